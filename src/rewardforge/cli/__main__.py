@@ -1,0 +1,5 @@
+import sys
+
+from rewardforge.cli import main
+
+sys.exit(main())

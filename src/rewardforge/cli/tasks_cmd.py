@@ -1,0 +1,98 @@
+"""``rewardforge tasks`` and ``rewardforge task show ID``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.syntax import Syntax
+from rich.table import Table
+
+from rewardforge.cli.output import console, print_json
+from rewardforge.tasks import Task, get_task, list_tasks
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("tasks", help="list the registered tasks")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_tasks)
+
+    t = sub.add_parser("task", help="inspect one task")
+    tsub = t.add_subparsers(dest="task_command", metavar="ACTION", required=True)
+    show = tsub.add_parser(
+        "show", help="show a task's description, variables and success criterion"
+    )
+    show.add_argument("task", help="task id or path to a task file")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=run_show)
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "env": task.env_name,
+        "fitness": task.fitness_kind,
+        "description": task.description,
+        "max_episode_steps": task.max_episode_steps,
+        "variables": [
+            {
+                "name": v.name,
+                "shape": list(v.shape),
+                "dtype": v.dtype,
+                "unit": v.unit,
+                "description": v.description,
+            }
+            for v in task.variables
+        ],
+        "success": {
+            "code": task.success.code,
+            "aggregate": task.success.aggregate,
+            "rule": task.success.describe(),
+        },
+        "baselines": ["env", "sparse"],
+        "budget": {"trainer": task.trainer, "num_steps": task.num_steps, "num_envs": task.num_envs},
+    }
+
+
+def run_tasks(args: argparse.Namespace) -> int:
+    tasks = list_tasks()
+    if args.json:
+        print_json([task_summary(t) for t in tasks])
+        return 0
+    table = Table(title="tasks")
+    for col in ("id", "environment", "fitness", "description"):
+        table.add_column(col, overflow="fold")
+    for task in tasks:
+        short = task.description if len(task.description) < 90 else task.description[:87] + "..."
+        table.add_row(task.id, task.env_name, task.fitness_kind, short)
+    console.print(table)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    task = get_task(args.task)
+    if args.json:
+        print_json(task_summary(task))
+        return 0
+    console.print(
+        f"[bold]{task.id}[/bold]  ({task.env_name}, {task.max_episode_steps} steps per episode)"
+    )
+    console.print(task.description)
+    table = Table(title="variables (B = number of environments)")
+    for col in ("name", "shape", "dtype", "unit", "description"):
+        table.add_column(col, overflow="fold")
+    for v in task.variables:
+        table.add_row(v.name, v.shape_text, v.dtype, v.unit, v.description)
+    console.print(table)
+    console.print(f"[bold]success[/bold]: {task.success.describe()}")
+    console.print(Syntax(task.success.code.rstrip(), "python", theme="ansi_dark"))
+    console.print(
+        f"[bold]fitness[/bold]: {task.fitness_kind} over {task.num_eval_episodes} episodes"
+    )
+    console.print(
+        "[bold]baselines[/bold]: env (the environment's own reward), sparse (1 on success, else 0)"
+    )
+    console.print(
+        f"[bold]budget[/bold]: {task.num_steps} steps with {task.trainer}, {task.num_envs} environments"
+    )
+    return 0
