@@ -1,0 +1,66 @@
+"""The designer contract: propose candidate reward programs for a task, given what training showed.
+
+Every designer (LLM, offline, replay) returns ``Proposal`` objects holding source code. The
+search then runs every proposal through the same path: extraction, lint, a smoke run in the
+sandbox, and, when that fails, a repair request back to the designer with the error text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rewardforge.tasks.spec import Task
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A candidate as proposed: source code (or a model answer) and where it came from."""
+
+    code: str
+    designer: str
+    parent_id: int | None = None
+    raw: str | None = None
+    notes: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """What the search learned about one trained candidate; the designers' feedback."""
+
+    candidate_id: int
+    code: str
+    fitness: float
+    success_rate: float
+    reflection: dict[str, Any]
+    feedback: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DesignContext:
+    """Everything a designer may use to propose the next candidates."""
+
+    task: Task
+    iteration: int
+    best: CandidateResult | None = None
+    history: tuple[CandidateResult, ...] = ()
+    human_feedback: str = ""
+    rng_seed: int = 0
+
+
+class Designer(Protocol):
+    """Proposes ``k`` candidates, and repairs one that failed its checks."""
+
+    name: str
+
+    def propose(self, k: int, context: DesignContext) -> list[Proposal]: ...
+
+    def repair(self, proposal: Proposal, error: str, context: DesignContext) -> Proposal | None:
+        """A corrected proposal, or None when this designer cannot repair."""
+        ...
+
+
+def top_results(history: Sequence[CandidateResult], n: int) -> list[CandidateResult]:
+    return sorted(history, key=lambda r: (r.fitness, r.success_rate), reverse=True)[:n]
