@@ -1,0 +1,179 @@
+"""``rewardforge train TASK --reward FILE|env|sparse``: train, evaluate, print the fitness table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from rewardforge.cli.output import console, print_json
+from rewardforge.errors import ConfigError
+from rewardforge.tasks import Task, get_task
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("train", help="train policies on a reward and print their fitness")
+    p.add_argument("task", help="task id or path to a task file")
+    p.add_argument(
+        "--reward", default="env", help="env, sparse, or a reward .py file (default env)"
+    )
+    p.add_argument("--trainer", help="ppo, sac, sb3:ALGO or sb3-contrib:ALGO (default: the task's)")
+    p.add_argument(
+        "--steps", type=int, help="environment steps per seed (default: the task's budget)"
+    )
+    p.add_argument(
+        "--seeds", default="1", help="number of seeds, or a comma list like 0,1,2 (default 1)"
+    )
+    p.add_argument(
+        "--eval-episodes", type=int, help="evaluation episodes per seed (default: the task's)"
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a hyperparameter, e.g. --set learning_rate=0.001 (repeatable)",
+    )
+    p.add_argument(
+        "--out", help="folder for metrics.jsonl, TensorBoard logs, checkpoints, results.json"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_train)
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        count = int(text)
+    except ValueError:
+        raise ConfigError(
+            f"--seeds takes a count (3) or a comma list (0,1,2), got {text!r}"
+        ) from None
+    if count < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {count}")
+    return list(range(count))
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def load_reward_spec(spec: str, task: Task) -> Any:
+    try:
+        from rewardforge.rewards.loader import load_reward
+    except ImportError:  # the reward sandbox is not installed: baselines only
+        pass
+    else:
+        return load_reward(spec, task)
+    from rewardforge.rewards.base import get_baseline
+
+    if Path(spec).suffix == ".py":
+        raise ConfigError(
+            f"reward file {spec} needs the reward sandbox, which is not installed yet; "
+            "use --reward env or --reward sparse"
+        )
+    return get_baseline(spec)
+
+
+def summarize(results: list[Any]) -> dict[str, Any]:
+    def stats(values: list[float]) -> dict[str, float]:
+        return {
+            "mean": statistics.fmean(values),
+            "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+        }
+
+    fits = [r.fitness for r in results]
+    return {
+        "fitness": stats([f.fitness for f in fits]),
+        "success_rate": stats([f.success_rate for f in fits]),
+        "return": stats([f.mean_return for f in fits]),
+        "length": stats([f.mean_length for f in fits]),
+        "wall_time": max(r.wall_time for r in results),
+        "errors": [r.error for r in results if r.error],
+    }
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rewardforge.rl import make_trainer
+
+    task = get_task(args.task)
+    reward = load_reward_spec(args.reward, task)
+    name = args.trainer or task.trainer
+    trainer = make_trainer(name, task, device=args.device, **parse_overrides(args.set))
+    steps = args.steps or task.num_steps
+    out = Path(args.out) if args.out else None
+    try:
+        results = trainer.train(
+            [reward],
+            parse_seeds(args.seeds),
+            steps,
+            log_dir=out,
+            progress=not args.json and sys.stderr.isatty(),
+            num_eval_episodes=args.eval_episodes,
+            checkpoint_dir=out / "checkpoints" if out else None,
+        )
+    finally:
+        close = getattr(reward, "close", None)
+        if callable(close):
+            close()  # a sandboxed reward owns its worker process
+    summary = {
+        "task": task.id,
+        "reward": reward.name,
+        "trainer": name,
+        "steps": steps,
+        **summarize(results),
+    }
+    payload = {"summary": summary, "members": [r.to_dict() for r in results]}
+    if out:
+        (out / "results.json").write_text(json.dumps(payload, indent=2, default=str))
+    if args.json:
+        print_json(payload)
+        return 0
+    _print_table(task, summary, results)
+    return 0
+
+
+def _print_table(task: Task, summary: dict[str, Any], results: list[Any]) -> None:
+    table = Table(
+        title=f"{task.id}: {summary['reward']} reward, {summary['trainer']}, "
+        f"{summary['steps']} steps per seed"
+    )
+    for col in ("seed", task.fitness_kind, "return", "length", "wall s"):
+        table.add_column(col, justify="right")
+    for r in results:
+        f = r.fitness
+        table.add_row(
+            str(r.seed),
+            f"{f.fitness:.3f}",
+            f"{f.mean_return:.1f}",
+            f"{f.mean_length:.0f}",
+            f"{r.wall_time:.1f}",
+        )
+    s = summary
+    table.add_row(
+        "mean ± std",
+        f"{s['fitness']['mean']:.3f} ± {s['fitness']['std']:.3f}",
+        f"{s['return']['mean']:.1f} ± {s['return']['std']:.1f}",
+        f"{s['length']['mean']:.0f}",
+        f"{s['wall_time']:.1f}",
+        style="bold",
+    )
+    console.print(table)
+    for err in s["errors"]:
+        console.print(f"[red]reward failed[/red]: {err}")

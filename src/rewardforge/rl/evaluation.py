@@ -1,0 +1,85 @@
+"""Fitness: deterministic evaluation episodes on a fresh environment of the task.
+
+All members are evaluated at once: a vector environment of ``K * N`` environments in which
+environment ``k*N + i`` plays member ``k``'s ``i``-th episode; each environment's first episode
+counts, later ones (after autoreset) are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from rewardforge.rl.types import EvalResult
+from rewardforge.tasks.spec import Task
+
+#: Seed of evaluation environments when none is given, far from training seeds.
+EVAL_SEED = 1_000_003
+
+ActFn = Callable[[np.ndarray], np.ndarray]
+
+
+def evaluate_policies(
+    task: Task,
+    act: ActFn,
+    num_members: int,
+    num_episodes: int | None = None,
+    seed: int = EVAL_SEED,
+) -> list[EvalResult]:
+    """Run ``num_episodes`` episodes per member; ``act(obs (K*N, ...)) -> actions``."""
+    n = num_episodes or task.num_eval_episodes
+    total = num_members * n
+    env = task.make_env(num_envs=total, seed=seed)
+    try:
+        obs = env.reset()
+        finished = np.zeros(total, dtype=bool)
+        success = np.zeros(total, dtype=bool)
+        returns = np.zeros(total)
+        lengths = np.zeros(total, dtype=np.int64)
+        scores = np.zeros(total)
+        for _ in range(task.max_episode_steps + 1):
+            result = env.step(act(obs))
+            ep = result.episodes
+            new = ep.done & ~finished
+            success[new] = ep.success[new]
+            returns[new] = ep.env_return[new]
+            lengths[new] = ep.length[new]
+            if ep.score is not None:
+                scores[new] = ep.score[new]
+            finished |= new
+            obs = result.obs
+            if finished.all():
+                break
+    finally:
+        env.close()
+    has_score = task.fitness_kind == "score" or task.score is not None
+    return [
+        _member_result(task, sl, success, returns, lengths, scores if has_score else None)
+        for sl in (slice(k * n, (k + 1) * n) for k in range(num_members))
+    ]
+
+
+def _member_result(
+    task: Task,
+    rows: slice,
+    success: np.ndarray,
+    returns: np.ndarray,
+    lengths: np.ndarray,
+    scores: np.ndarray | None,
+) -> EvalResult:
+    success_rate = float(success[rows].mean())
+    score = float(scores[rows].mean()) if scores is not None else None
+    fitness = score if task.fitness_kind == "score" and score is not None else success_rate
+    return EvalResult(
+        fitness=fitness,
+        success_rate=success_rate,
+        score=score,
+        mean_return=float(returns[rows].mean()),
+        std_return=float(returns[rows].std()),
+        mean_length=float(lengths[rows].mean()),
+        returns=tuple(float(x) for x in returns[rows]),
+        lengths=tuple(int(x) for x in lengths[rows]),
+        successes=tuple(bool(x) for x in success[rows]),
+        scores=tuple(float(x) for x in scores[rows]) if scores is not None else None,
+    )

@@ -1,0 +1,136 @@
+"""A replay buffer for a population, with the variables of every transition kept for relabelling.
+
+Layout ``(T, E)``: ``T`` vector steps of ``E = K * n`` environments, member ``k`` owning columns
+``k*n:(k+1)*n``. Private mode (default): member ``k`` samples its own columns and its reward is
+stored once per transition. Shared mode (LaRes-style): every member samples every column, so
+each transition carries every member's reward, computed from the stored variables
+(``relabel`` recomputes the whole table, e.g. after a reward changed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from rewardforge.rl.rewards import MemberRewards
+
+
+class ReplayBuffer:
+    def __init__(
+        self,
+        num_members: int,
+        envs_per_member: int,
+        obs_dim: int,
+        act_dim: int,
+        max_steps: int,
+        shared: bool,
+        device: torch.device,
+    ) -> None:
+        self.K, self.n, self.E = num_members, envs_per_member, num_members * envs_per_member
+        self.obs_dim, self.act_dim, self.shared, self.device = obs_dim, act_dim, shared, device
+        self.max_rows = max(1, math.ceil(max_steps / envs_per_member))
+        self.capacity = 0
+        self.pos = 0
+        self.full = False
+        self.data: dict[str, torch.Tensor] = {}
+        self.variables: dict[str, np.ndarray] = {}
+
+    @property
+    def size(self) -> int:
+        return self.capacity if self.full else self.pos
+
+    def _empty(self, rows: int) -> dict[str, torch.Tensor]:
+        z = lambda *shape: torch.zeros(rows, self.E, *shape, device=self.device)  # noqa: E731
+        return {
+            "obs": z(self.obs_dim),
+            "next_obs": z(self.obs_dim),
+            "actions": z(self.act_dim),
+            "terminated": z(),
+            "rewards": z(self.K) if self.shared else z(),
+        }
+
+    def reserve(self, steps_per_member: int) -> None:
+        """Grow to hold ``steps_per_member`` transitions per member (up to the buffer size)."""
+        rows = min(self.max_rows, math.ceil(steps_per_member / self.n))
+        if rows <= self.capacity or self.full:
+            return
+        extra = self._empty(rows - self.capacity)
+        self.data = {
+            k: torch.cat([self.data[k], extra[k]]) if self.data else extra[k] for k in extra
+        }
+        for name, arr in self.variables.items():
+            pad = np.zeros((rows - self.capacity, *arr.shape[1:]), dtype=arr.dtype)
+            self.variables[name] = np.concatenate([arr, pad])
+        self.capacity = rows
+
+    def add(
+        self,
+        obs: np.ndarray,
+        next_obs: np.ndarray,
+        actions: np.ndarray,
+        terminated: np.ndarray,
+        rewards: np.ndarray,
+        variables: Mapping[str, np.ndarray],
+    ) -> None:
+        """One vector step; ``rewards`` is ``(E,)`` (private) or ``(E, K)`` (shared)."""
+        i, dev = self.pos, self.device
+        self.data["obs"][i] = torch.as_tensor(obs, dtype=torch.float32, device=dev)
+        self.data["next_obs"][i] = torch.as_tensor(next_obs, dtype=torch.float32, device=dev)
+        self.data["actions"][i] = torch.as_tensor(actions, dtype=torch.float32, device=dev).view(
+            self.E, -1
+        )
+        self.data["terminated"][i] = torch.as_tensor(terminated, dtype=torch.float32, device=dev)
+        self.data["rewards"][i] = torch.as_tensor(rewards, dtype=torch.float32, device=dev)
+        for name, value in variables.items():
+            store = self.variables.get(name)
+            if store is None:
+                store = self.variables[name] = np.zeros((self.capacity, *value.shape), value.dtype)
+            store[i] = value
+        self.pos = (self.pos + 1) % self.capacity
+        self.full = self.full or self.pos == 0
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """A batch per member, each ``(K, batch_size, ...)``; rewards are that member's own."""
+        t = rng.integers(0, self.size, size=(self.K, batch_size))
+        if self.shared:
+            e = rng.integers(0, self.E, size=(self.K, batch_size))
+        else:
+            e = np.arange(self.K)[:, None] * self.n + rng.integers(
+                0, self.n, size=(self.K, batch_size)
+            )
+        t_idx = torch.as_tensor(t, device=self.device)
+        e_idx = torch.as_tensor(e, device=self.device)
+        out = {k: v[t_idx, e_idx] for k, v in self.data.items() if k != "rewards"}
+        rewards = self.data["rewards"][t_idx, e_idx]
+        if self.shared:
+            member = torch.arange(self.K, device=self.device)[:, None, None]
+            rewards = rewards.gather(-1, member.expand(-1, batch_size, 1)).squeeze(-1)
+        out["rewards"] = rewards
+        return out
+
+    def relabel(self, rewards: MemberRewards) -> None:
+        """Recompute every stored reward from the stored variables (both modes)."""
+        rows = self.size
+        flat = {k: v[:rows].reshape(rows * self.E, *v.shape[2:]) for k, v in self.variables.items()}
+        table = rewards.all_members(flat, rows * self.E).reshape(rows, self.E, self.K)
+        table_t = torch.as_tensor(table, device=self.device)
+        if self.shared:
+            self.data["rewards"][:rows] = table_t
+        else:
+            own = torch.arange(self.E, device=self.device) // self.n
+            self.data["rewards"][:rows] = table_t[:, torch.arange(self.E), own]
+
+    def keep(self, members: torch.Tensor) -> None:
+        """Keep the columns (and, shared, the reward columns) of the kept members."""
+        cols = (members.cpu()[:, None] * self.n + torch.arange(self.n)).reshape(-1)
+        cols_dev = cols.to(self.device)
+        for key, value in self.data.items():
+            value = value.index_select(1, cols_dev)
+            if key == "rewards" and self.shared:
+                value = value.index_select(2, members.to(self.device))
+            self.data[key] = value.contiguous()
+        self.variables = {k: v[:, cols.numpy()] for k, v in self.variables.items()}
+        self.K, self.E = int(members.numel()), int(cols.numel())
