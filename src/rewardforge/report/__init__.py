@@ -1,1 +1,13 @@
-"""report"""
+"""Reports and export: a self-contained HTML report, policy animations, a standalone reward."""
+
+from rewardforge.report.animation import render_policy_gif
+from rewardforge.report.export import ExportResult, export_run, standalone_reward_module
+from rewardforge.report.html import write_report
+
+__all__ = [
+    "ExportResult",
+    "export_run",
+    "render_policy_gif",
+    "standalone_reward_module",
+    "write_report",
+]

@@ -1,0 +1,206 @@
+"""``rewardforge runs``, ``show RUN``, ``report RUN`` and ``export RUN``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.syntax import Syntax
+from rich.table import Table
+
+from rewardforge.cli.output import console, print_json
+from rewardforge.errors import RunNotFoundError
+from rewardforge.runs import HOME_ENV, Workspace
+from rewardforge.runs.summary import effective_status, run_summary
+
+
+def add_workspace_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace",
+        metavar="DIR",
+        default=None,
+        help=f"where runs are stored (default: ${HOME_ENV}, else ./runs)",
+    )
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("runs", help="list the runs in a workspace")
+    add_workspace_argument(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_runs)
+
+    p = sub.add_parser("show", help="show a run: iterations, candidates, the best reward, cost")
+    p.add_argument("run", help="run id (or a unique prefix of one)")
+    add_workspace_argument(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_show)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of a run")
+    p.add_argument("run", help="run id (or a unique prefix of one)")
+    add_workspace_argument(p)
+    p.add_argument(
+        "--out", metavar="FILE", help="where to write it (default: <run dir>/report.html)"
+    )
+    p.add_argument("--gif", metavar="FILE", help="animation to embed (default: <run dir>/best.gif)")
+    p.set_defaults(func=run_report)
+
+    p = sub.add_parser(
+        "export", help="export the best reward (no rewardforge import), its policy and a usage note"
+    )
+    p.add_argument("run", help="run id (or a unique prefix of one)")
+    add_workspace_argument(p)
+    p.add_argument("--out", metavar="DIR", help="output folder (default: <run dir>/export)")
+    p.add_argument("--candidate", type=int, help="export this candidate id instead of the best")
+    p.set_defaults(func=run_export)
+
+
+def open_workspace(args: argparse.Namespace, run: str | None = None) -> Workspace | None:
+    """The workspace, or None when it holds no store yet (reading commands create nothing)."""
+    workspace = Workspace(args.workspace)
+    if workspace.exists:
+        return workspace
+    if run is not None:
+        raise RunNotFoundError(
+            f"no run {run!r}: there is no workspace at {workspace.root}. Pass --workspace DIR "
+            f"or set {HOME_ENV} to where the search stored its runs."
+        )
+    return None
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    runs = workspace.store.list_runs() if workspace else []
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        cands = workspace.store.list_candidates(run.id) if workspace else []
+        fitness = [c.fitness for c in cands if c.fitness is not None]
+        usage = workspace.store.model_usage(run.id) if workspace else None
+        rows.append(
+            {
+                "id": run.id,
+                "task": run.task_id,
+                "strategy": run.strategy,
+                "status": effective_status(run),
+                "created_at": run.created_at,
+                "iterations": len({c.iteration for c in cands}),
+                "candidates": len(cands),
+                "best_fitness": max(fitness) if fitness else None,
+                "cost_usd": usage.cost_usd if usage else 0.0,
+            }
+        )
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        where = workspace.root if workspace else Workspace(args.workspace).root
+        console.print(f"no runs in workspace {where}")
+        return 0
+    table = Table(title=f"runs in {workspace.root if workspace else ''}")
+    for col in ("id", "task", "strategy", "status", "iterations", "candidates", "best", "cost"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["task"],
+            r["strategy"],
+            r["status"],
+            str(r["iterations"]),
+            str(r["candidates"]),
+            _fmt(r["best_fitness"]),
+            f"${r['cost_usd']:.4f}",
+        )
+    console.print(table)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args, args.run)
+    assert workspace is not None
+    summary = run_summary(workspace.store, args.run)
+    if args.json:
+        print_json(summary)
+        return 0
+    run = summary["run"]
+    console.print(f"[bold]{run['id']}[/bold]  {run['status']}")
+    console.print(
+        f"task {run['task']}, strategy {run['strategy']}, started {run['created_at']}, "
+        f"updated {run['updated_at']}"
+    )
+    if run["error"]:
+        console.print(f"[red]error[/red]: {run['error']}", markup=True)
+    table = Table(title="iterations")
+    for col in ("iteration", "status", "candidates", "best", "human feedback"):
+        table.add_column(col, overflow="fold")
+    for it in summary["iterations"]:
+        table.add_row(
+            str(it["iteration"]),
+            it["status"],
+            str(len(it["candidates"])),
+            "-" if it["best_candidate_id"] is None else f"#{it['best_candidate_id']}",
+            (it["human_feedback"] or "")[:60],
+        )
+    console.print(table)
+    table = Table(title="candidates")
+    for col in ("iter", "slot", "id", "parent", "designer", "status", "fitness", "error"):
+        table.add_column(col, overflow="fold")
+    for c in summary["candidates"]:
+        error = f"{c['error_kind']}: {c['error'] or ''}" if c["error_kind"] else (c["error"] or "")
+        table.add_row(
+            str(c["iteration"]),
+            str(c["slot"]),
+            f"#{c['id']}",
+            "-" if c["parent_id"] is None else f"#{c['parent_id']}",
+            c["designer"],
+            c["status"],
+            _fmt(c["fitness"]),
+            error[:160],
+        )
+    console.print(table)
+    best = summary["best"]
+    if best:
+        console.print(
+            f"[bold]best reward[/bold]: candidate #{best['candidate_id']}, fitness {_fmt(best['fitness'])}"
+        )
+        console.print(Syntax(best["code"].rstrip(), "python", theme="ansi_dark", line_numbers=True))
+    if summary["baselines"]:
+        text = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(summary["baselines"].items()))
+        console.print(
+            f"[bold]baselines[/bold]: {text}; human-normalized score "
+            f"{_fmt(summary['human_normalized_score'])}"
+        )
+    u = summary["model_usage"]
+    console.print(
+        f"[bold]model[/bold]: {u['num_calls']} calls ({u['num_cached']} from cache), "
+        f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens, "
+        f"${u['cost_usd']:.4f}"
+    )
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from rewardforge.report import write_report
+
+    workspace = open_workspace(args, args.run)
+    assert workspace is not None
+    run = workspace.store.get_run(args.run)
+    out = args.out or workspace.report_path(run.id)
+    path = write_report(workspace.store, run.id, out, gif_path=args.gif)
+    console.print(f"wrote {path}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from rewardforge.report import export_run
+
+    workspace = open_workspace(args, args.run)
+    assert workspace is not None
+    result = export_run(workspace.store, workspace, args.run, args.out, candidate_id=args.candidate)
+    console.print(f"exported candidate #{result.candidate_id} to {result.out_dir}")
+    for path in (result.reward_path, result.checkpoint_path, result.readme_path):
+        if path is not None:
+            console.print(f"  {path}")
+    return 0

@@ -1,0 +1,86 @@
+"""``render_policy_gif``: an animation of a policy, from the environment's rgb_array frames."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardforge.errors import MissingExtraError, RunError
+from rewardforge.tasks.spec import Task
+
+logger = logging.getLogger(__name__)
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+def _frame(rendered: Any) -> np.ndarray:
+    """One (H, W, 3) uint8 frame from what a vector environment's render returns."""
+    if isinstance(rendered, (list, tuple)):
+        rendered = rendered[0] if rendered else None
+    if rendered is None:
+        raise RunError("the environment rendered nothing (render_mode 'rgb_array' unsupported?)")
+    frame = np.asarray(rendered)
+    if frame.ndim == 4:
+        frame = frame[0]
+    if frame.ndim != 3 or frame.shape[-1] not in (3, 4):
+        raise RunError(f"expected an (H, W, 3) frame from render(), got shape {frame.shape}")
+    return frame[..., :3].astype(np.uint8)
+
+
+def render_policy_gif(
+    task: Task,
+    policy_fn: Policy,
+    path: str | Path,
+    num_frames: int = 200,
+    *,
+    seed: int = 0,
+    fps: int = 30,
+    frame_skip: int = 1,
+) -> Path:
+    """Roll ``policy_fn`` (batched obs (1, ...) -> actions (1, ...)) and write a looping GIF.
+
+    Raises ``RunError`` with the reason when the environment cannot render (for instance
+    classic-control environments without pygame); callers record the reason in the report.
+    """
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise MissingExtraError("imageio", "render", "Writing an animation of a policy") from None
+    path = Path(path)
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame prints on import otherwise
+    try:
+        env = task.make_env(num_envs=1, seed=seed, render_mode="rgb_array")
+    except Exception as exc:
+        raise RunError(f"task {task.id} cannot be rendered: {type(exc).__name__}: {exc}") from exc
+    frames: list[np.ndarray] = []
+    try:
+        obs = env.reset(seed=seed)
+        for step in range(num_frames * frame_skip):
+            if step % frame_skip == 0:
+                frames.append(_frame(env.render()))
+            result = env.step(np.asarray(policy_fn(obs)))
+            obs = result.obs
+    except RunError:
+        raise
+    except Exception as exc:
+        raise RunError(
+            f"rendering task {task.id} failed: {type(exc).__name__}: {exc}. Classic-control "
+            "environments render with pygame: pip install 'rewardforge[render]'"
+        ) from exc
+    finally:
+        env.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimsave(
+        path,
+        frames,  # type: ignore[arg-type]
+        format="GIF",
+        duration=1000 / fps,
+        loop=0,
+    )
+    logger.info("wrote %d frames to %s", len(frames), path)
+    return path
