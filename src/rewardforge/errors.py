@@ -77,6 +77,11 @@ class RewardRaisedError(RewardError):
 
     kind = "raised"
 
+    def __init__(self, message: str, *, exc_type: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.exc_type = exc_type
+        self.line = line
+
 
 class RewardOutputError(RewardError):
     """The reward program returned something of the wrong shape, type, or non-finite values."""
@@ -89,11 +94,29 @@ class RewardTimeoutError(RewardError):
 
     kind = "timeout"
 
+    def __init__(self, message: str, *, deadline_s: float | None = None):
+        super().__init__(message)
+        self.deadline_s = deadline_s
+
 
 class RewardWorkerDiedError(RewardError):
     """The sandbox worker died (forbidden system call, memory or CPU limit, exit)."""
 
     kind = "worker_died"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "exit",
+        returncode: int | None = None,
+        quarantined: bool = False,
+    ):
+        super().__init__(message)
+        #: "forbidden_syscall", "memory", "cpu", "exit", "signal" or "protocol"
+        self.reason = reason
+        self.returncode = returncode
+        self.quarantined = quarantined
 
 
 class SandboxUnavailableError(RewardError):
@@ -131,8 +154,27 @@ class ModelRequestError(ModelError):
     """The provider rejected the request (bad request, unknown model) or it kept failing."""
 
 
+class ModelUnavailableError(ModelRequestError):
+    """The provider kept failing (rate limits, server errors, timeouts) until retries ran out."""
+
+
 class ModelResponseError(ModelError):
     """The provider's answer was malformed, empty or truncated."""
+
+
+class ModelTruncatedError(ModelResponseError):
+    """The answer stopped at the token limit; the partial text is kept in ``text``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str = "",
+        status_code: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, request_id=request_id)
+        self.text = text
 
 
 class CacheMissError(ModelError):

@@ -60,13 +60,24 @@ def run_tasks(args: argparse.Namespace) -> int:
         print_json([task_summary(t) for t in tasks])
         return 0
     table = Table(title="tasks")
-    for col in ("id", "environment", "fitness", "description"):
-        table.add_column(col, overflow="fold")
-    for task in tasks:
-        short = task.description if len(task.description) < 90 else task.description[:87] + "..."
-        table.add_row(task.id, task.env_name, task.fitness_kind, short)
+    rows = [(t.id, _env_label(t), t.fitness_kind, t.description) for t in tasks]
+    for i, col in enumerate(("id", "environment", "fitness")):
+        width = max([len(col)] + [len(r[i]) for r in rows])
+        table.add_column(col, no_wrap=True, min_width=width)
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=60)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     return 0
+
+
+def _env_label(task: Task) -> str:
+    """The Gymnasium id, or for an entry point its module and the env it names."""
+    if task.env_id:
+        return task.env_id
+    module = str(task.entry_point).split(":", 1)[0].rsplit(".", 1)[-1]
+    name = task.env_kwargs.get("env_name")
+    return f"{module}:{name}" if name else module
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -114,12 +114,20 @@ class FitnessModel(_Strict):
         return self
 
 
+class WrapperModel(_Strict):
+    wrapper: str = Field(description="'pkg.mod:Wrapper', called as Wrapper(env, **kwargs)")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
 class EnvModel(_Strict):
     id: str | None = None
     entry_point: str | None = None
     kwargs: dict[str, Any] = Field(default_factory=dict)
     vectorization: Literal["auto", "native", "sync"] = "auto"
-    wrappers: list[str] = Field(default_factory=list, description="'pkg.mod:Wrapper' per sub-env")
+    wrappers: list[str | WrapperModel] = Field(
+        default_factory=list,
+        description="per sub-env: 'pkg.mod:Wrapper' or {wrapper: 'pkg.mod:Wrapper', kwargs: {...}}",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> EnvModel:
@@ -145,7 +153,10 @@ class TaskModel(_Strict):
     description: str
     env: EnvModel
     max_episode_steps: int = Field(gt=0)
-    variables: dict[str, VariableModel]
+    variables: dict[str, VariableModel] = Field(
+        description="named variables, or 'auto' to find them in the environment (see discover.py)"
+    )
+    auto_variables: bool = Field(False, exclude=True, description="set by 'variables: auto'")
     success: SuccessModel
     fitness: FitnessModel = Field(default_factory=FitnessModel)
     budget: BudgetModel = Field(default_factory=BudgetModel)
@@ -157,8 +168,6 @@ class TaskModel(_Strict):
     @field_validator("variables")
     @classmethod
     def _names(cls, variables: dict[str, VariableModel]) -> dict[str, VariableModel]:
-        if not variables:
-            raise ValueError("a task needs at least one variable")
         for name in variables:
             if not name.isidentifier() or name.startswith("_"):
                 raise ValueError(
@@ -169,6 +178,27 @@ class TaskModel(_Strict):
                     f"{name!r} is provided by rewardforge for every task; do not declare it"
                 )
         return variables
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("variables") == "auto":
+            data = {**data, "variables": {}, "auto_variables": True}
+        return data
+
+    @model_validator(mode="after")
+    def _some_variables(self) -> TaskModel:
+        if not self.variables and not self.auto_variables:
+            raise ValueError("variables: a task needs at least one variable (or 'variables: auto')")
+        return self
+
+
+@dataclass(frozen=True)
+class WrapperSpec:
+    """A Gymnasium wrapper applied to each sub-environment: ``import(path)(env, **kwargs)``."""
+
+    path: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -220,7 +250,7 @@ class Task:
     entry_point: str | None
     env_kwargs: dict[str, Any]
     vectorization: str
-    wrappers: tuple[str, ...]
+    wrappers: tuple[WrapperSpec, ...]
     max_episode_steps: int
     variables: tuple[Variable, ...]
     success: SuccessCriterion
@@ -307,7 +337,21 @@ def _check_success_code(model: TaskModel, origin: str) -> None:
                 )
 
 
+def _wrapper_specs(model: TaskModel) -> tuple[WrapperSpec, ...]:
+    return tuple(
+        WrapperSpec(w) if isinstance(w, str) else WrapperSpec(w.wrapper, dict(w.kwargs))
+        for w in model.env.wrappers
+    )
+
+
 def task_from_model(model: TaskModel, origin: str) -> Task:
+    wrappers = _wrapper_specs(model)
+    if model.auto_variables:
+        from rewardforge.tasks.discover import discover_variables
+
+        found, extra = discover_variables(model.env, origin)
+        model = model.model_copy(update={"variables": {**found, **model.variables}})
+        wrappers = wrappers + extra
     _check_success_code(model, origin)
     declared = {**{k: v.model_dump() for k, v in model.variables.items()}, **IMPLICIT_VARIABLES}
     variables = tuple(
@@ -329,7 +373,7 @@ def task_from_model(model: TaskModel, origin: str) -> Task:
         entry_point=model.env.entry_point,
         env_kwargs=dict(model.env.kwargs),
         vectorization=model.env.vectorization,
-        wrappers=tuple(model.env.wrappers),
+        wrappers=wrappers,
         max_episode_steps=model.max_episode_steps,
         variables=variables,
         success=SuccessCriterion(

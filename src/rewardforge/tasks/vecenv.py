@@ -8,7 +8,9 @@ transition that ended an episode are computed on the final state, never on the r
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -19,7 +21,7 @@ from gymnasium.vector import AutoresetMode
 
 from rewardforge.errors import MissingExtraError, TaskError, VariableError
 from rewardforge.tasks.native import NATIVE_VECTOR_ENVS
-from rewardforge.tasks.spec import Task, Variable
+from rewardforge.tasks.spec import Task, Variable, WrapperSpec
 from rewardforge.tasks.success import EpisodeScore, EpisodeSuccess, ScoreProgram, SuccessProgram
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,18 @@ SUCCESS_KEY = "_success"
 
 #: Modules that optional extras provide, for a clear "install rewardforge[extra]" message.
 _EXTRA_OF_MODULE = {"mujoco": "mujoco", "gymnasium_robotics": "robotics", "metaworld": "metaworld"}
+
+#: Gymnasium id prefixes registered by an optional extra's package: (prefix, module).
+_REGISTERING_MODULES = (
+    ("Fetch", "gymnasium_robotics"),
+    ("HandManipulate", "gymnasium_robotics"),
+    ("HandReach", "gymnasium_robotics"),
+    ("AdroitHand", "gymnasium_robotics"),
+    ("PointMaze", "gymnasium_robotics"),
+    ("AntMaze", "gymnasium_robotics"),
+    ("FrankaKitchen", "gymnasium_robotics"),
+    ("Meta-World/", "metaworld"),
+)
 
 
 class EpisodeStats(NamedTuple):
@@ -75,6 +89,9 @@ def _ensure_registered(env_id: str) -> None:
     """Import the package that registers ``env_id`` when it is an optional extra."""
     if env_id in gym.registry:
         return
+    for prefix, module in _REGISTERING_MODULES:
+        if env_id.startswith(prefix) and importlib.util.find_spec(module) is None:
+            raise MissingExtraError(module, _EXTRA_OF_MODULE[module], f"environment {env_id}")
     for module in ("gymnasium_robotics", "metaworld"):
         try:
             importlib.import_module(module)
@@ -98,8 +115,13 @@ def _check_mujoco(env_id: str) -> None:
             raise MissingExtraError("mujoco", "mujoco", f"environment {env_id}") from None
 
 
+def _wrapper(spec: WrapperSpec) -> Callable[[gym.Env], Any]:
+    wrapper = import_object(spec.path)
+    return functools.partial(wrapper, **spec.kwargs) if spec.kwargs else wrapper
+
+
 def build_vector_env(task: Task, num_envs: int, render_mode: str | None) -> gym.vector.VectorEnv:
-    wrappers: list[Callable[[gym.Env], gym.Env]] = [import_object(w) for w in task.wrappers]
+    wrappers: list[Callable[[gym.Env], Any]] = [_wrapper(w) for w in task.wrappers]
     kwargs = dict(task.env_kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
@@ -109,7 +131,7 @@ def build_vector_env(task: Task, num_envs: int, render_mode: str | None) -> gym.
             return factory(num_envs=num_envs, max_episode_steps=task.max_episode_steps, **kwargs)
 
         def make_one() -> gym.Env:
-            env = gym.wrappers.TimeLimit(factory(**kwargs), task.max_episode_steps)
+            env: gym.Env = gym.wrappers.TimeLimit(factory(**kwargs), task.max_episode_steps)
             for wrap in wrappers:
                 env = wrap(env)
             return env
@@ -138,6 +160,40 @@ def build_vector_env(task: Task, num_envs: int, render_mode: str | None) -> gym.
     )
 
 
+def _final_rows(obs: np.ndarray, info: dict[str, Any], done: np.ndarray) -> np.ndarray:
+    """``obs`` with the rows of episodes that ended replaced by their final observation."""
+    if not done.any() or "final_obs" not in info:
+        return obs
+    final = obs.copy()
+    mask = info.get("_final_obs", done)
+    for i in np.flatnonzero(mask):
+        final[i] = info["final_obs"][i]
+    return final
+
+
+class _DictObs:
+    """Flattens a Dict observation for the policy; variables read it by key: ``obs["goal"]``."""
+
+    def __init__(self, space: gym.spaces.Dict) -> None:
+        self.keys = tuple(space.spaces)
+        self.space = gym.spaces.flatten_space(space)
+
+    def flatten(self, obs: dict[str, Any]) -> np.ndarray:
+        parts = [np.asarray(obs[k]) for k in self.keys]
+        flat = [p.reshape(len(p), -1) for p in parts]
+        return np.concatenate(flat, axis=1).astype(self.space.dtype, copy=False)
+
+    def final(self, obs: dict[str, Any], info: dict[str, Any], done: np.ndarray) -> dict[str, Any]:
+        if not done.any() or "final_obs" not in info:
+            return obs
+        final = {k: np.array(obs[k], copy=True) for k in self.keys}
+        mask = info.get("_final_obs", done)
+        for i in np.flatnonzero(mask):
+            for k in self.keys:
+                final[k][i] = info["final_obs"][i][k]
+        return final
+
+
 class _Extractor:
     """Computes the task's variables from (obs, action, info, episode_step), batched."""
 
@@ -147,7 +203,7 @@ class _Extractor:
         self._code = [(v, compile(v.source, f"<{task_id}.{v.name}>", "eval")) for v in variables]
 
     def __call__(
-        self, obs: np.ndarray, action: np.ndarray, info: dict[str, Any], episode_step: np.ndarray
+        self, obs: Any, action: np.ndarray, info: dict[str, Any], episode_step: np.ndarray
     ) -> dict[str, np.ndarray]:
         num = len(episode_step)
         namespace = {
@@ -215,7 +271,9 @@ class TaskVecEnv:
         self.task = task
         self.num_envs = num_envs
         self.env = build_vector_env(task, num_envs, render_mode)
-        self.single_observation_space = self.env.single_observation_space
+        space = self.env.single_observation_space
+        self._dict_obs = _DictObs(space) if isinstance(space, gym.spaces.Dict) else None
+        self.single_observation_space = self._dict_obs.space if self._dict_obs else space
         self.single_action_space = self.env.single_action_space
         self._seed = seed
         self._extract = _Extractor(task.variables, task.id)
@@ -240,25 +298,24 @@ class TaskVecEnv:
         self._episode_success.finish(done, self._episode_step)
         if self._episode_score is not None:
             self._episode_score.finish(done, self._episode_step)
-        self._obs = np.asarray(obs)
+        self._obs = self._dict_obs.flatten(obs) if self._dict_obs else np.asarray(obs)
         return self._obs
 
     def step(self, action: np.ndarray) -> StepResult:
         if self._obs is None:
             raise TaskError("call reset() before step()")
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        obs = np.asarray(obs)
+        raw_obs, reward, terminated, truncated, info = self.env.step(action)
         done = np.logical_or(terminated, truncated)
-        final_obs = obs
-        if done.any():
-            final_obs = obs.copy()
-            if "final_obs" in info:
-                mask = info.get("_final_obs", done)
-                for i in np.flatnonzero(mask):
-                    final_obs[i] = info["final_obs"][i]
+        final_raw: Any  # what variables read as ``obs``: an array, or a dict of arrays
+        if self._dict_obs is not None:
+            final_raw = self._dict_obs.final(raw_obs, info, done)
+            obs, final_obs = self._dict_obs.flatten(raw_obs), self._dict_obs.flatten(final_raw)
+        else:
+            obs = np.asarray(raw_obs)
+            final_obs = final_raw = _final_rows(obs, info, done)
         self._episode_step += 1
         length = self._episode_step.copy()
-        variables = self._extract(final_obs, np.asarray(action), _merge_final(info, done), length)
+        variables = self._extract(final_raw, np.asarray(action), _merge_final(info, done), length)
         success = self._success(variables)
         reward = np.asarray(reward, dtype=np.float64)
         variables[ENV_REWARD_KEY] = reward
