@@ -77,7 +77,9 @@ def test_later_iterations_descend_from_the_best() -> None:
     task = get_task("pendulum")
     designer = OfflineDesigner(task, seed=0)
     first = designer.propose(4, DesignContext(task=task, iteration=0))
-    history = tuple(_result(p.code, s, {}) for p, s in zip(first, [0.1, 0.8, 0.0, 0.2]))
+    history = tuple(
+        _result(p.code, s, {}) for p, s in zip(first, [0.1, 0.8, 0.0, 0.2], strict=True)
+    )
     history = tuple(
         CandidateResult(
             candidate_id=i,

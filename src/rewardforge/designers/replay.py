@@ -1,0 +1,65 @@
+"""The replay designer: candidates from files, a directory, or a recorded run.
+
+``source`` is a ``.py`` file (one candidate), a text file holding a model answer, a directory
+(every ``*.py``/``*.txt``/``*.md`` file in name order), or ``run:RUN_ID`` together with a store
+(the candidates that run recorded, iteration by iteration). Proposals are served in order; when
+they run out, the designer proposes nothing more and the search ends its iterations early."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rewardforge.designers.base import DesignContext, Proposal
+from rewardforge.errors import ConfigError
+
+SUFFIXES = (".py", ".txt", ".md")
+
+
+def _files(source: Path) -> list[Path]:
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix in SUFFIXES and p.is_file())
+        if not files:
+            raise ConfigError(f"replay directory {source} holds no {', '.join(SUFFIXES)} files")
+        return files
+    if source.is_file():
+        return [source]
+    raise ConfigError(
+        f"replay source {source} does not exist; give a file, a directory or run:RUN_ID"
+    )
+
+
+class ReplayDesigner:
+    name = "replay"
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        """``items`` are (label, code or answer text) in the order they are served."""
+        if not items:
+            raise ConfigError("the replay designer needs at least one candidate")
+        self._items = items
+        self._next = 0
+
+    @classmethod
+    def from_path(cls, source: str | Path) -> ReplayDesigner:
+        return cls([(str(p), p.read_text(encoding="utf-8")) for p in _files(Path(source))])
+
+    @classmethod
+    def from_codes(
+        cls, codes: list[str], label: Callable[[int], str] = lambda i: f"recorded #{i}"
+    ) -> ReplayDesigner:
+        return cls([(label(i), c) for i, c in enumerate(codes)])
+
+    @property
+    def remaining(self) -> int:
+        return len(self._items) - self._next
+
+    def propose(self, k: int, context: DesignContext) -> list[Proposal]:
+        out = []
+        while len(out) < k and self._next < len(self._items):
+            label, text = self._items[self._next]
+            self._next += 1
+            out.append(Proposal(code=text, designer=self.name, raw=text, notes=label))
+        return out
+
+    def repair(self, proposal: Proposal, error: str, context: DesignContext) -> Proposal | None:
+        return None  # recorded candidates are replayed as they were
