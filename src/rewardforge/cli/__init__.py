@@ -20,6 +20,7 @@ from rewardforge.errors import RewardforgeError
 #: Command modules, each with ``register(subparsers)``. Add a module here to add a command.
 COMMAND_MODULES = [
     "rewardforge.cli.tasks_cmd",
+    "rewardforge.cli.search_cmd",
     "rewardforge.cli.models_cmd",
     "rewardforge.cli.runs_cmd",
     "rewardforge.cli.train_cmd",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from rewardforge.tasks.spec import Task
 
@@ -38,9 +38,16 @@ class CandidateResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+HumanFeedbackMode = Literal["join", "replace"]
+
+
 @dataclass(frozen=True)
 class DesignContext:
-    """Everything a designer may use to propose the next candidates."""
+    """Everything a designer may use to propose the next candidates.
+
+    ``human_feedback`` is free text from a person watching the policies; with
+    ``human_feedback_mode="join"`` it is given alongside the automatic reflection, with
+    ``"replace"`` instead of it."""
 
     task: Task
     iteration: int
@@ -48,6 +55,7 @@ class DesignContext:
     history: tuple[CandidateResult, ...] = ()
     human_feedback: str = ""
     rng_seed: int = 0
+    human_feedback_mode: HumanFeedbackMode = "join"
 
 
 class Designer(Protocol):

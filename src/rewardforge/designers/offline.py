@@ -58,12 +58,15 @@ class OfflineDesigner:
 
     def __init__(self, task: Task, seed: int = 0, library: TermLibrary | None = None) -> None:
         self.task = task
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.lib = library or build_library(task, sample_variables(task, seed=seed))
         self._terms = self.lib.all_terms()
 
     # -- proposals ----------------------------------------------------------------------
     def propose(self, k: int, context: DesignContext) -> list[Proposal]:
+        # Seeded by the call, not by earlier calls: a resumed run proposes the same candidates.
+        self.rng = np.random.default_rng([self.seed, context.rng_seed, context.iteration])
         genomes: list[tuple[Genome, str, int | None]] = []
         parents = [r for r in top_results(context.history, 3) if parse_genome(r.code)]
         if not parents:
@@ -95,10 +98,15 @@ class OfflineDesigner:
         logger.warning(
             "offline candidate failed its checks (%s); proposing a fresh structure", error
         )
+        attempt = int(proposal.meta.get("attempt", 0)) + 1
+        self.rng = np.random.default_rng(
+            [self.seed, context.rng_seed, context.iteration, len(proposal.code), attempt]
+        )
         return Proposal(
             code=render(self.random_genome(), self.lib, "repair"),
             designer=self.name,
             notes="repair",
+            meta={"attempt": attempt},
         )
 
     # -- structure ----------------------------------------------------------------------

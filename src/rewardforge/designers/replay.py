@@ -37,7 +37,6 @@ class ReplayDesigner:
         if not items:
             raise ConfigError("the replay designer needs at least one candidate")
         self._items = items
-        self._next = 0
 
     @classmethod
     def from_path(cls, source: str | Path) -> ReplayDesigner:
@@ -49,17 +48,17 @@ class ReplayDesigner:
     ) -> ReplayDesigner:
         return cls([(label(i), c) for i, c in enumerate(codes)])
 
-    @property
-    def remaining(self) -> int:
-        return len(self._items) - self._next
+    def remaining(self, iteration: int, k: int) -> int:
+        """Candidates left for iterations after ``iteration`` at ``k`` per iteration."""
+        return max(0, len(self._items) - (iteration + 1) * k)
 
     def propose(self, k: int, context: DesignContext) -> list[Proposal]:
-        out = []
-        while len(out) < k and self._next < len(self._items):
-            label, text = self._items[self._next]
-            self._next += 1
-            out.append(Proposal(code=text, designer=self.name, raw=text, notes=label))
-        return out
+        """Items ``iteration*k .. iteration*k + k - 1``: stateless, so a resumed run gets the same."""
+        start = context.iteration * k
+        return [
+            Proposal(code=text, designer=self.name, raw=text, notes=label)
+            for label, text in self._items[start : start + k]
+        ]
 
     def repair(self, proposal: Proposal, error: str, context: DesignContext) -> Proposal | None:
         return None  # recorded candidates are replayed as they were

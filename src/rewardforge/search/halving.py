@@ -52,7 +52,7 @@ def schedule(num_steps: int, rungs: Sequence[float], step_multiple: int = 1) -> 
 
 
 def survivors(
-    scores: Sequence[tuple[float, float]], eta: float = 2.0, min_keep: int = 1
+    scores: Sequence[tuple[float, ...]], eta: float = 2.0, min_keep: int = 1
 ) -> list[int]:
     """Indices of the candidates that continue: the top ``ceil(n / eta)`` by (fitness, success)."""
     if eta < 1:

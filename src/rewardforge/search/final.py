@@ -1,0 +1,88 @@
+"""Final evaluation: the best reward retrained with fresh seeds at the full budget, beside the
+task's ``env`` and ``sparse`` baselines trained the same way (one population, so the three get
+exactly the same trainer, budget and seeds)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rewardforge.rewards.base import RewardFunction, get_baseline
+from rewardforge.rl.base import Trainer
+from rewardforge.runs.summary import human_normalized_score
+
+BASELINES = ("env", "sparse")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One reward's outcome over the evaluation seeds."""
+
+    name: str
+    per_seed: tuple[float, ...]
+    success_rates: tuple[float, ...]
+    checkpoints: tuple[str, ...] = field(default=())
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.per_seed)
+
+    @property
+    def std(self) -> float:
+        return statistics.pstdev(self.per_seed) if len(self.per_seed) > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class FinalEvaluation:
+    method: Arm
+    baselines: dict[str, Arm]
+    seeds: tuple[int, ...]
+    num_steps: int
+
+    @property
+    def human_normalized(self) -> float | None:
+        env, sparse = self.baselines.get("env"), self.baselines.get("sparse")
+        return human_normalized_score(
+            self.method.mean, env.mean if env else None, sparse.mean if sparse else None
+        )
+
+
+def final_evaluation(
+    trainer: Trainer,
+    reward: RewardFunction,
+    seeds: Sequence[int],
+    num_steps: int,
+    *,
+    baselines: bool = True,
+    checkpoint_dir: Path | None = None,
+    log_dir: Path | None = None,
+) -> FinalEvaluation:
+    """Train ``reward`` (and the baselines) once per seed for ``num_steps`` and evaluate."""
+    arms: list[tuple[str, RewardFunction]] = [("method", reward)]
+    if baselines:
+        arms += [(name, get_baseline(name)) for name in BASELINES]
+    seeds = [int(s) for s in seeds]
+    members = [(name, fn, seed) for name, fn in arms for seed in seeds]
+    with trainer.start(
+        [fn for _, fn, _ in members],
+        [seed for _, _, seed in members],
+        log_dir=log_dir,
+        planned_steps=num_steps,
+    ) as pop:
+        pop.train_more(num_steps)
+        evals = pop.evaluate()
+        paths = pop.save(checkpoint_dir) if checkpoint_dir is not None else [""] * len(members)
+    out: dict[str, Arm] = {}
+    n = len(seeds)
+    for i, (name, _) in enumerate(arms):
+        rows = slice(i * n, (i + 1) * n)
+        out[name] = Arm(
+            name=name,
+            per_seed=tuple(e.fitness for e in evals[rows]),
+            success_rates=tuple(e.success_rate for e in evals[rows]),
+            checkpoints=tuple(paths[rows]),
+        )
+    method = out.pop("method")
+    return FinalEvaluation(method=method, baselines=out, seeds=tuple(seeds), num_steps=num_steps)

@@ -1,0 +1,177 @@
+"""Train an iteration's candidates together, with successive halving across rungs.
+
+All candidates (times the search seeds) are members of one population. After each rung every
+member is evaluated; a candidate's fitness is the mean over its seeds; the top ``1/eta`` of the
+candidates continue, the rest stop early with the fitness they reached. A candidate whose reward
+fails while training stops at once, with the error."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rewardforge.rewards.base import RewardFunction
+from rewardforge.rl.base import Trainer
+from rewardforge.rl.types import EvalResult, TrainResult
+from rewardforge.search.feedback import reflection_data, reflection_text
+from rewardforge.search.halving import schedule, survivors
+from rewardforge.search.screening import Trajectory
+from rewardforge.search.trajectories import collect_trajectories
+
+logger = logging.getLogger(__name__)
+
+RungCallback = Callable[[int, int, dict[int, float]], None]
+
+
+@dataclass
+class CandidateOutcome:
+    """What training showed about one candidate (over all its seeds)."""
+
+    candidate_id: int
+    status: str = "training"  # then "trained", "stopped_early" or "failed"
+    steps: int = 0
+    fitness: float | None = None
+    success_rate: float | None = None
+    per_seed: list[EvalResult] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    curve: dict[str, list[float]] = field(
+        default_factory=lambda: {"steps": [], "fitness": [], "success_rate": []}
+    )
+    reflection: dict[str, Any] = field(default_factory=dict)
+    feedback: str = ""
+    checkpoints: list[str | None] = field(default_factory=list)
+    error: str | None = None
+    wall_time_s: float = 0.0
+
+    def components(self) -> dict[str, dict[str, Any]]:
+        """Per-episode component sums at the last reflection point, with their history."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, series in self.reflection.get("components", {}).items():
+            if series["mean"]:
+                out[name] = {
+                    "mean": series["mean"][-1],
+                    "min": series["min"][-1],
+                    "max": series["max"][-1],
+                    "history": series["mean"],
+                }
+        return out
+
+
+def _score(results: Sequence[EvalResult]) -> tuple[float, float]:
+    fitness = sum(r.fitness for r in results) / len(results)
+    success = sum(r.success_rate for r in results) / len(results)
+    return fitness, success
+
+
+def train_candidates(
+    trainer: Trainer,
+    rewards: Sequence[tuple[int, RewardFunction]],
+    seeds: Sequence[int],
+    num_steps: int,
+    *,
+    rungs: Sequence[float] = (1.0,),
+    eta: float = 2.0,
+    checkpoint_dir: Path | None = None,
+    log_dir: Path | None = None,
+    on_rung: RungCallback | None = None,
+    trajectory_episodes: int = 0,
+) -> tuple[list[CandidateOutcome], list[Trajectory]]:
+    """Train ``rewards`` (candidate id, reward) for up to ``num_steps`` each, halving at ``rungs``.
+
+    Returns one outcome per candidate (in the given order) and the trajectories collected at
+    each rung (``trajectory_episodes`` per member; 0 collects none)."""
+    if not rewards:
+        return [], []
+    seeds = list(seeds)
+    outcomes = {cid: CandidateOutcome(cid, seeds=seeds) for cid, _ in rewards}
+    members = [(cid, fn, seed) for cid, fn in rewards for seed in seeds]
+    plan = schedule(num_steps, rungs if len(rewards) > 1 else (1.0,))
+    trajectories: list[Trajectory] = []
+    pop = trainer.start(
+        [fn for _, fn, _ in members],
+        [seed for _, _, seed in members],
+        log_dir=log_dir,
+        planned_steps=num_steps,
+    )
+    start = time.perf_counter()
+    try:
+        alive = [cid for cid, _ in rewards]  # candidates still training, in member order
+        for rung in plan:
+            pop.train_more(rung.num_steps - pop.steps)
+            evals = pop.evaluate()
+            results = pop.results(fitness=evals)
+            if trajectory_episodes:
+                trajectories += collect_trajectories(
+                    trainer.task, pop.act, pop.num_members, trajectory_episodes
+                )
+            by_cid = _group(alive, len(seeds), results)
+            scores: dict[int, float] = {}
+            for cid, res in by_cid.items():
+                out = outcomes[cid]
+                out.steps = pop.steps
+                out.per_seed = [r.fitness for r in res if r.fitness is not None]
+                out.fitness, out.success_rate = _score(out.per_seed)
+                out.curve["steps"].append(pop.steps)
+                out.curve["fitness"].append(out.fitness)
+                out.curve["success_rate"].append(out.success_rate)
+                out.reflection = reflection_data(res[0].reflection)
+                out.feedback = reflection_text(res[0], out.reflection)
+                out.wall_time_s = time.perf_counter() - start
+                errors = [r.error for r in res if r.error]
+                if errors:
+                    out.status, out.error = "failed", errors[0]
+                else:
+                    scores[cid] = out.fitness
+            if on_rung is not None:
+                on_rung(rung.index, pop.steps, scores)
+            last = rung is plan[-1]
+            keep_cids = [cid for cid in alive if cid in scores]
+            if not last and keep_cids:
+                ranks = [
+                    (outcomes[c].fitness or 0.0, outcomes[c].success_rate or 0.0) for c in keep_cids
+                ]
+                keep_cids = [keep_cids[i] for i in survivors(ranks, eta)]
+            for cid in alive:
+                if outcomes[cid].status == "training" and cid not in keep_cids:
+                    outcomes[cid].status = "stopped_early"
+            if last or not keep_cids:
+                for cid in keep_cids:
+                    outcomes[cid].status = "trained"
+                break
+            if keep_cids != alive:
+                index = [
+                    alive.index(c) * len(seeds) + j for c in keep_cids for j in range(len(seeds))
+                ]
+                pop.keep(index)
+                alive = keep_cids
+        if checkpoint_dir is not None and any(outcomes[c].status == "trained" for c in alive):
+            paths = pop.save(checkpoint_dir)
+            for i, cid in enumerate(alive):
+                outcomes[cid].checkpoints = paths[i * len(seeds) : (i + 1) * len(seeds)]
+    finally:
+        pop.close()
+    return [outcomes[cid] for cid, _ in rewards], trajectories
+
+
+def _rank(outcome: CandidateOutcome) -> tuple[float, float, float]:
+    """Fitness, then evaluation success, then success while training (exploring): early on,
+    when no deterministic policy succeeds yet, the last one still tells candidates apart."""
+    seen = [v for v in outcome.reflection.get("success_rate", []) if math.isfinite(v)]
+    training_success = sum(seen[-3:]) / len(seen[-3:]) if seen else 0.0
+    return (outcome.fitness or 0.0, outcome.success_rate or 0.0, training_success)
+
+
+def _group(
+    alive: Sequence[int], num_seeds: int, results: Sequence[TrainResult]
+) -> dict[int, list[TrainResult]]:
+    return {cid: list(results[i * num_seeds : (i + 1) * num_seeds]) for i, cid in enumerate(alive)}
+
+
+def total_env_steps(outcomes: Sequence[CandidateOutcome]) -> int:
+    """Environment steps all candidates took (per seed, times the seeds)."""
+    return sum(o.steps * max(1, len(o.seeds)) for o in outcomes)

@@ -1,0 +1,80 @@
+"""Trajectories for screening: the task's variables along episodes of trained policies.
+
+They are collected from every member at each halving rung (when most policies still fail
+and a few succeed, which is the contrast screening needs) and kept in one ``.npz`` file per
+iteration in the run's folder, so a resumed run screens with exactly what it had."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rewardforge.search.screening import Trajectory
+from rewardforge.tasks.spec import Task
+
+ActFn = Callable[[np.ndarray], np.ndarray]
+
+#: Evaluation seed for trajectories, apart from fitness evaluation and training seeds.
+TRAJECTORY_SEED = 2_000_003
+
+
+def collect_trajectories(
+    task: Task, act: ActFn, num_members: int, episodes: int = 2, seed: int = TRAJECTORY_SEED
+) -> list[Trajectory]:
+    """``episodes`` first episodes per member (row ``k*episodes + i`` plays member ``k``)."""
+    total = num_members * episodes
+    env = task.make_env(num_envs=total, seed=seed)
+    steps: list[dict[str, np.ndarray]] = []
+    alive_rows: list[np.ndarray] = []
+    finished = np.zeros(total, dtype=bool)
+    success = np.zeros(total, dtype=bool)
+    try:
+        obs = env.reset()
+        for _ in range(task.max_episode_steps + 1):
+            result = env.step(act(obs))
+            alive_rows.append(~finished)
+            steps.append({k: np.asarray(v) for k, v in result.variables.items()})
+            new = result.episodes.done & ~finished
+            success[new] = result.episodes.success[new]
+            finished |= new
+            obs = result.obs
+            if finished.all():
+                break
+    finally:
+        env.close()
+    names = [n for n in steps[0] if not n.startswith("_")] if steps else []
+    alive = np.stack(alive_rows)  # (T, total)
+    out = []
+    for row in range(total):
+        t = alive[:, row]
+        variables = {n: np.stack([s[n][row] for s in steps])[t] for n in names}
+        out.append(Trajectory(variables=variables, success=bool(success[row])))
+    return out
+
+
+def save_trajectories(path: Path, trajectories: Sequence[Trajectory]) -> None:
+    arrays: dict[str, np.ndarray] = {
+        "success": np.array([t.success for t in trajectories], dtype=bool)
+    }
+    for i, traj in enumerate(trajectories):
+        for name, values in traj.variables.items():
+            arrays[f"{i}/{name}"] = values
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)  # a kill leaves the old file or the new one, never half of one
+
+
+def load_trajectories(path: Path) -> list[Trajectory]:
+    if not path.exists():
+        return []
+    with np.load(path) as data:
+        success = data["success"]
+        per: dict[int, dict[str, np.ndarray]] = {}
+        for key in data.files:
+            if "/" in key:
+                i, name = key.split("/", 1)
+                per.setdefault(int(i), {})[name] = data[key]
+    return [Trajectory(variables=per[i], success=bool(success[i])) for i in sorted(per)]
