@@ -23,7 +23,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 demo: install
-	$(BIN)/rewardforge search mountaincar --strategy evolve --designer offline $(DEMO_ARGS)
+	$(BIN)/rewardforge search mountaincar $(DEMO_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -123,3 +123,14 @@ def test_llm_designer_without_a_model_says_how_to_configure_one(tmp_path, monkey
     search = Search(config(model=None), Workspace(tmp_path))
     with pytest.raises(ModelConfigError, match="--designer offline"):
         search.run_search()
+
+
+def test_a_spent_token_budget_ends_the_search_cleanly_with_what_it_has(server, tmp_path) -> None:
+    server.script(Reply(GOOD, GOOD.replace("100.0", "50.0"), prompt_tokens=400))
+    workspace = Workspace(tmp_path)
+    summary = Search(config(samples=2, iterations=3, max_tokens=300), workspace).run_search()
+    run = workspace.store.get_run(summary["run_id"])
+    assert run.status == "finished"
+    assert "budget" in run.summary["budget_stop"]
+    assert server.request_count == 1  # iteration 1 was never asked for
+    assert summary["iterations"] == 1 and summary["best_candidate"] is not None

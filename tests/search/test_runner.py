@@ -207,3 +207,29 @@ def test_screening_skips_rewards_that_rank_failures_above_successes(tmp_path) ->
         and "ranks failed episodes above successful ones" in out[0].details["screen"]["reason"]
     )
     search.close()
+
+
+def test_a_replay_source_that_runs_out_ends_the_search_early(tmp_path) -> None:
+    designer = ReplayDesigner.from_codes([GOOD, GOOD.replace("100.0", "50.0")])
+    config = SearchConfig(
+        **TINY, designer="replay", samples=2, iterations=3, final_seeds=0, success_target=1.0
+    )
+    summary = Search(config, Workspace(tmp_path), designer=designer).run_search()
+    assert summary["iterations"] == 1 and summary["best_candidate"] is not None
+
+
+def test_a_designer_with_nothing_to_propose_is_an_error(tmp_path) -> None:
+    class Empty:
+        name = "replay"
+
+        def propose(self, k, context):
+            return []
+
+        def repair(self, proposal, error, context):
+            return None
+
+    config = SearchConfig(**TINY, designer="replay", samples=1, iterations=1, final_seeds=0)
+    search = Search(config, Workspace(tmp_path), designer=Empty())
+    with pytest.raises(RunError, match="proposed no candidate for iteration 0"):
+        search.run_search()
+    assert search.store.get_run(search.run_id).status == "failed"

@@ -100,10 +100,8 @@ def run_runs(args: argparse.Namespace) -> int:
         console.print(f"no runs in workspace {where}")
         return 0
     table = Table(title=f"runs in {workspace.root if workspace else ''}")
-    for col in ("id", "task", "strategy", "status", "iterations", "candidates", "best", "cost"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(
+    cells = [
+        (
             r["id"],
             r["task"],
             r["strategy"],
@@ -113,6 +111,14 @@ def run_runs(args: argparse.Namespace) -> int:
             _fmt(r["best_fitness"]),
             f"${r['cost_usd']:.4f}",
         )
+        for r in rows
+    ]
+    headers = ("id", "task", "strategy", "status", "iterations", "candidates", "best", "cost")
+    for i, col in enumerate(headers):
+        width = max(len(col), *(len(row[i]) for row in cells))
+        table.add_column(col, no_wrap=True, min_width=width)
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
     return 0
 

@@ -56,9 +56,3 @@ def reflection_text(result: TrainResult | None, data: dict[str, Any] | None = No
             f"success rate {fit.success_rate:.2f}, mean episode length {fit.mean_length:.1f}."
         )
     return "\n".join(lines)
-
-
-def human_normalized(method: float, env: float, sparse: float) -> float | None:
-    """(method - sparse) / |env - sparse|: 0 is the sparse reward, 1 the human-designed one."""
-    denom = abs(env - sparse)
-    return None if denom < 1e-12 else (method - sparse) / denom

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from rewardforge.rewards.base import RewardFunction, get_baseline
 from rewardforge.rl.base import Trainer
-from rewardforge.runs.summary import human_normalized_score
 
 BASELINES = ("env", "sparse")
 
@@ -40,13 +39,6 @@ class FinalEvaluation:
     baselines: dict[str, Arm]
     seeds: tuple[int, ...]
     num_steps: int
-
-    @property
-    def human_normalized(self) -> float | None:
-        env, sparse = self.baselines.get("env"), self.baselines.get("sparse")
-        return human_normalized_score(
-            self.method.mean, env.mean if env else None, sparse.mean if sparse else None
-        )
 
 
 def final_evaluation(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardforge.designers.base import CandidateResult, DesignContext, Designer, Proposal
-from rewardforge.errors import RunError
+from rewardforge.errors import BudgetExceededError, RunError
 from rewardforge.rewards.program import RewardProgram
 from rewardforge.rewards.sandbox import RewardSandbox, SandboxedReward
 from rewardforge.rl.base import Trainer
@@ -167,7 +167,18 @@ class Search:
                 self._iteration = it
                 record = self.store.get_iteration(self.run_id, it)
                 if record is None or record.status != "finished":
-                    self._run_iteration(it)
+                    try:
+                        self._run_iteration(it)
+                    except _OutOfProposals as exc:
+                        logger.info("%s; the search ends here", exc)
+                        break
+                    except BudgetExceededError as exc:
+                        logger.warning("model budget spent in iteration %d: %s", it, exc)
+                        self.store.set_run_status(
+                            self.run_id, "running", summary={"budget_stop": str(exc)}
+                        )
+                        self.on_event(SearchEvent("budget", it, {"message": str(exc)}))
+                        break
                 if self._reached_target():
                     logger.info("success target reached after iteration %d", it)
                     break
@@ -266,10 +277,10 @@ class Search:
             return [(slot, _proposal(rec)) for slot, rec in enumerate(stored) if rec is not None]
         proposals = self.designer.propose(k, context)
         if not proposals:
-            raise RunError(
-                f"the {self.designer.name} designer proposed no candidate for iteration {it}"
-                + (" (the replay source has run out)" if self.designer.name == "replay" else "")
-            )
+            message = f"the {self.designer.name} designer proposed no candidate for iteration {it}"
+            if it == 0:
+                raise RunError(message)
+            raise _OutOfProposals(message)
         proposals = [self._prepare(p, context) for p in proposals]
         out = []
         for slot, proposal in enumerate(proposals):
@@ -582,7 +593,7 @@ class Search:
             "best_candidate": best.id if best else None,
             "best_fitness": best.fitness if best else None,
             "best_success_rate": best.details.get("success_rate") if best else None,
-            "iterations": len(iterations),
+            "iterations": sum(1 for i in iterations if i.status == "finished"),
             "env_steps": env_steps,
             "full_budget_env_steps": full,
             "reward_path": str(self.run_dir / "best_reward.py") if best else None,
@@ -601,6 +612,10 @@ class Search:
         usage = self.store.model_usage(self.run_id)
         out["model"] = {"tokens": usage.total_tokens, "cost_usd": usage.cost_usd}
         return out
+
+
+class _OutOfProposals(Exception):
+    """The designer has nothing more to propose (a replay source ran out)."""
 
 
 def _proposal(rec: CandidateRecord) -> Proposal:

@@ -132,9 +132,7 @@ def train_candidates(
             last = rung is plan[-1]
             keep_cids = [cid for cid in alive if cid in scores]
             if not last and keep_cids:
-                ranks = [
-                    (outcomes[c].fitness or 0.0, outcomes[c].success_rate or 0.0) for c in keep_cids
-                ]
+                ranks = [_rank(outcomes[c]) for c in keep_cids]
                 keep_cids = [keep_cids[i] for i in survivors(ranks, eta)]
             for cid in alive:
                 if outcomes[cid].status == "training" and cid not in keep_cids:
@@ -158,12 +156,16 @@ def train_candidates(
     return [outcomes[cid] for cid, _ in rewards], trajectories
 
 
-def _rank(outcome: CandidateOutcome) -> tuple[float, float, float]:
-    """Fitness, then evaluation success, then success while training (exploring): early on,
-    when no deterministic policy succeeds yet, the last one still tells candidates apart."""
+def _rank(outcome: CandidateOutcome) -> tuple[float, float, float, float]:
+    """Fitness, then evaluation success, then success while training (the exploring policy
+    reaches the goal before the deterministic one does), then the task's score when it has one
+    besides its success criterion (mountaincar: how far right the car got). Early on, when no
+    deterministic policy succeeds yet, the last two still tell candidates apart."""
+    scores = [r.score for r in outcome.per_seed if r.score is not None and math.isfinite(r.score)]
+    score = sum(scores) / len(scores) if scores else 0.0
     seen = [v for v in outcome.reflection.get("success_rate", []) if math.isfinite(v)]
     training_success = sum(seen[-3:]) / len(seen[-3:]) if seen else 0.0
-    return (outcome.fitness or 0.0, outcome.success_rate or 0.0, training_success)
+    return (outcome.fitness or 0.0, outcome.success_rate or 0.0, training_success, score)
 
 
 def _group(

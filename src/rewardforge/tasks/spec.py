@@ -98,7 +98,7 @@ class SuccessModel(_Strict):
 
 class ScoreModel(_Strict):
     code: str = Field(description="def score(<variables>) -> float array (B,)")
-    aggregate: Literal["sum", "final", "mean"] = "sum"
+    aggregate: Literal["sum", "final", "mean", "max"] = "sum"
     success_threshold: float | None = None
 
 

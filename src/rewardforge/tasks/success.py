@@ -135,24 +135,29 @@ class ScoreProgram:
 
 
 class EpisodeScore:
-    """Aggregates per-step scores (sum, final or mean) into a per-episode task score."""
+    """Aggregates per-step scores (sum, final, mean or max) into a per-episode task score."""
 
     def __init__(self, aggregate: str, num_envs: int) -> None:
         self.aggregate = aggregate
         self._sum = np.zeros(num_envs)
         self._last = np.zeros(num_envs)
+        self._max = np.full(num_envs, -np.inf)
 
     def update(self, step_score: np.ndarray) -> None:
         self._sum += step_score
         self._last[:] = step_score
+        np.maximum(self._max, step_score, out=self._max)
 
     def finish(self, done: np.ndarray, episode_length: np.ndarray) -> np.ndarray:
         if self.aggregate == "sum":
             result = self._sum.copy()
         elif self.aggregate == "final":
             result = self._last.copy()
+        elif self.aggregate == "max":
+            result = self._max.copy()
         else:
             result = self._sum / np.maximum(episode_length, 1)
         self._sum[done] = 0.0
         self._last[done] = 0.0
+        self._max[done] = -np.inf
         return np.where(done, result, 0.0)
