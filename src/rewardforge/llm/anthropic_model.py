@@ -6,15 +6,21 @@ The Messages API has no ``n``: samples are concurrent requests. System turns bec
 from __future__ import annotations
 
 import inspect
-import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rewardforge.errors import MissingExtraError, ModelResponseError
 from rewardforge.llm.base import ChatModel
-from rewardforge.llm.http_errors import error_text, is_transport_error, response_text, status_error
-from rewardforge.llm.openai_compat import NO_KEY, preview
+from rewardforge.llm.http_errors import (
+    error_text,
+    is_transport_error,
+    json_body,
+    preview,
+    response_text,
+    status_error,
+)
+from rewardforge.llm.openai_compat import NO_KEY
 from rewardforge.llm.redact import redact, register_secret
 from rewardforge.llm.retry import TransientError
 from rewardforge.llm.types import Choice, Message, ParsedResponse, RawResponse, Usage
@@ -124,14 +130,7 @@ class AnthropicChatModel(ChatModel):
         )
 
     def _parse(self, raw: RawResponse) -> ParsedResponse:
-        try:
-            data = json.loads(raw.text)
-        except json.JSONDecodeError as exc:
-            raise ModelResponseError(
-                f"{self.spec} sent an answer that is not valid JSON ({exc.msg} at character "
-                f"{exc.pos}); it is kept in the model cache. It begins {preview(raw.text)}",
-                request_id=raw.request_id,
-            ) from None
+        data = json_body(self.spec, raw)
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
             raise ModelResponseError(
                 f"{self.spec} sent an answer without a 'content' list: {preview(raw.text)}",

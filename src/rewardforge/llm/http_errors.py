@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-from rewardforge.errors import ModelAuthError, ModelError, ModelRequestError
+from rewardforge.errors import ModelAuthError, ModelError, ModelRequestError, ModelResponseError
 from rewardforge.llm.redact import redact
 from rewardforge.llm.retry import TransientError, is_retryable_status, parse_retry_after
+from rewardforge.llm.types import RawResponse
 
 _N_REJECTED = re.compile(
     r"('n'|\"n\"|`n`|\bn\b\s*(must|should|is not|not supported|>|<=)|parameter n\b)", re.I
@@ -96,3 +98,25 @@ def response_text(response: Any) -> str:
         return str(http.text)
     text = response.text
     return str(text() if callable(text) else text)
+
+
+#: Characters of a response body quoted in error messages.
+PREVIEW_CHARS = 200
+
+
+def preview(text: str) -> str:
+    """The start of a response body, for error messages."""
+    text = text.strip()
+    return repr(text[:PREVIEW_CHARS] + ("..." if len(text) > PREVIEW_CHARS else ""))
+
+
+def json_body(spec: str, raw: RawResponse) -> Any:
+    """The decoded JSON of a response, or a ``ModelResponseError`` that quotes its start."""
+    try:
+        return json.loads(raw.text)
+    except json.JSONDecodeError as exc:
+        raise ModelResponseError(
+            f"{spec} sent an answer that is not valid JSON ({exc.msg} at character "
+            f"{exc.pos}); it is kept in the model cache. It begins {preview(raw.text)}",
+            request_id=raw.request_id,
+        ) from None

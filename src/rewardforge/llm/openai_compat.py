@@ -18,6 +18,8 @@ from rewardforge.llm.base import ChatModel, NUnsupportedError
 from rewardforge.llm.http_errors import (
     error_text,
     is_transport_error,
+    json_body,
+    preview,
     rejects_n,
     response_text,
     status_error,
@@ -28,7 +30,6 @@ from rewardforge.llm.types import Choice, Message, ParsedResponse, RawResponse, 
 
 #: Placeholder key for local servers that need none (the SDK insists on some value).
 NO_KEY = "no-key"
-PREVIEW_CHARS = 200
 
 
 def openai_message(message: Message) -> dict[str, Any]:
@@ -37,11 +38,6 @@ def openai_message(message: Message) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
     parts += [{"type": "image_url", "image_url": {"url": im.data_url()}} for im in message.images]
     return {"role": message.role, "content": parts}
-
-
-def preview(text: str) -> str:
-    text = text.strip()
-    return repr(text[:PREVIEW_CHARS] + ("..." if len(text) > PREVIEW_CHARS else ""))
 
 
 class OpenAIChatModel(ChatModel):
@@ -130,14 +126,7 @@ class OpenAIChatModel(ChatModel):
         )
 
     def _parse(self, raw: RawResponse) -> ParsedResponse:
-        try:
-            data = json.loads(raw.text)
-        except json.JSONDecodeError as exc:
-            raise ModelResponseError(
-                f"{self.spec} sent an answer that is not valid JSON ({exc.msg} at character "
-                f"{exc.pos}); it is kept in the model cache. It begins {preview(raw.text)}",
-                request_id=raw.request_id,
-            ) from None
+        data = json_body(self.spec, raw)
         if not isinstance(data, dict):
             raise ModelResponseError(
                 f"{self.spec} sent JSON that is not an object: {preview(raw.text)}",
