@@ -54,3 +54,9 @@ def test_contrast_and_auc_need_both_labels() -> None:
     assert has_contrast(trajectories())
     with pytest.raises(ValueError, match="both successful and failed"):
         ranking_auc(np.ones(3), np.ones(3, dtype=bool))
+
+
+def test_screen_never_drops_more_than_half_the_batch() -> None:
+    verdicts = screen([0.1, 0.2, 0.3, 0.4, 0.45, 0.9], min_auc=0.5, fraction=0.25)
+    assert [v.keep for v in verdicts] == [False, False, False, True, True, True]
+    assert all("< 0.5" in v.reason for v in verdicts[:3])

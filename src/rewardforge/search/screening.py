@@ -4,7 +4,7 @@ Once earlier iterations have left trajectories (variables per step, and whether 
 succeeded), each new reward is scored on them: its episode returns should order successes above
 failures. The score is the AUC (probability that a random success outscores a random failure).
 A reward below ``min_auc``, or in the lowest ``fraction`` of its batch, is skipped without
-training and recorded as screened out, with the reason."""
+training and recorded as screened out, with the reason; at most half of a batch is skipped."""
 
 from __future__ import annotations
 
@@ -61,16 +61,20 @@ def ranking_auc(returns: np.ndarray, success: np.ndarray) -> float:
 def screen(
     aucs: Sequence[float | None], min_auc: float = 0.5, fraction: float = 0.25
 ) -> list[ScreenVerdict]:
-    """Verdicts for a batch: drop AUC below ``min_auc`` and the lowest ``fraction`` of the batch."""
+    """Verdicts for a batch: drop AUC below ``min_auc`` and the lowest ``fraction`` of the batch,
+    lowest first, but never more than half of the batch (the trajectories screening relies on
+    come from a few policies and can mislead; training is the judge)."""
     scored = [a for a in aucs if a is not None]
     cutoff = float(np.quantile(scored, fraction)) if scored and fraction > 0 else -np.inf
-    max_drop = int(len(aucs) * fraction)
     order = sorted((a, i) for i, a in enumerate(aucs) if a is not None)
-    lowest = {i for a, i in order[:max_drop] if a <= cutoff and a < max(scored)}
+    lowest = {i for a, i in order[: int(len(aucs) * fraction)] if a <= cutoff and a < max(scored)}
+    dropped = [i for a, i in order if a < min_auc or i in lowest][: len(aucs) // 2]
     verdicts = []
     for i, auc in enumerate(aucs):
         if auc is None:
             verdicts.append(ScreenVerdict(None, True, "not screened (no scored trajectories)"))
+        elif i not in dropped:
+            verdicts.append(ScreenVerdict(auc, True, f"AUC {auc:.2f}"))
         elif auc < min_auc:
             verdicts.append(
                 ScreenVerdict(
@@ -79,7 +83,7 @@ def screen(
                     f"ranks failed episodes above successful ones (AUC {auc:.2f} < {min_auc})",
                 )
             )
-        elif i in lowest:
+        else:
             verdicts.append(
                 ScreenVerdict(
                     auc,
@@ -87,6 +91,4 @@ def screen(
                     f"lowest {fraction:.0%} of its batch at ranking successes (AUC {auc:.2f})",
                 )
             )
-        else:
-            verdicts.append(ScreenVerdict(auc, True, f"AUC {auc:.2f}"))
     return verdicts
