@@ -31,3 +31,23 @@ def run_cli():
         )
 
     return _run
+
+
+# Ray binds its processes to the machine's routable address even for a local cluster; with
+# this (read when ray is imported, here and in every Ray process) it keeps to 127.0.0.1.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A Ray cluster on 127.0.0.1 (2 CPUs), started once for the whole test session."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    if ray.nodes()[0]["NodeManagerAddress"] != "127.0.0.1":
+        ray.shutdown()
+        raise RuntimeError("the test Ray cluster must stay on 127.0.0.1; import ray after conftest")
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

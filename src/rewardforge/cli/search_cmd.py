@@ -6,11 +6,13 @@ import argparse
 import sys
 from typing import Any
 
+from pydantic import ValidationError
 from rich.live import Live
 from rich.table import Table
 
 from rewardforge.cli.output import console, error_console, print_json
 from rewardforge.cli.runs_cmd import add_workspace_argument
+from rewardforge.errors import ConfigError
 from rewardforge.runs import Workspace
 from rewardforge.search.config import SearchConfig
 from rewardforge.search.designers import default_designer
@@ -40,13 +42,42 @@ OPTIONS = {
     "cache": "cache",
     "device": "device",
     "seed": "seed",
+    "executor": "executor",
+    "workers": "workers",
+    "ray_address": "ray_address",
+    "gpus_per_task": "gpus_per_task",
+    "teacher": "teacher",
+    "label_budget": "label_budget",
+    "pairs_per_update": "pairs_per_update",
+    "update_every": "update_every",
+    "unsupervised_steps": "unsupervised_steps",
+    "teacher_utility": "teacher_utility",
+    "teacher_beta": "teacher_beta",
+    "teacher_mistake": "teacher_mistake",
+    "teacher_skip": "teacher_skip",
+    "teacher_equal": "teacher_equal",
+    "reward_model": "reward_model",
+    "ensemble_size": "ensemble_size",
+    "render_size": "render_size",
+    "camera": "camera",
+    "judge": "judge",
+    "population_size": "population_size",
+    "elites": "elites",
+    "refresh_steps": "refresh_steps",
+    "thompson_window": "thompson_window",
+    "with_env_member": "with_env_member",
+    "l2_weight": "l2_weight",
 }
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("search", help="search for a reward that makes a policy solve a task")
     p.add_argument("task", help="task id (`rewardforge tasks`) or path to a task file")
-    p.add_argument("--strategy", choices=["evolve", "refine", "oneshot"], default="evolve")
+    p.add_argument(
+        "--strategy",
+        choices=["evolve", "refine", "oneshot", "preference", "population"],
+        default="evolve",
+    )
     p.add_argument(
         "--designer",
         choices=["llm", "offline", "replay"],
@@ -80,6 +111,27 @@ def register(sub: Any) -> None:
     p.add_argument("--cache", choices=["use", "replay", "off"], help="model answer cache")
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     p.add_argument("--seed", type=int, help="run seed (a new seed gives fresh model samples)")
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="where trainings run: local processes (default) or a Ray cluster",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="trainings at once, each a group of the candidates (local default 1: in this "
+        "process; ray default: the cluster's CPUs)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="auto|HOST:PORT",
+        help="Ray cluster to join (default: start one on this machine)",
+    )
+    p.add_argument(
+        "--gpus-per-task", type=float, help="GPU share of one Ray training (default 0.25 on cuda)"
+    )
+    _add_preference_arguments(p)
+    _add_population_arguments(p)
     add_workspace_argument(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_search)
@@ -89,6 +141,40 @@ def register(sub: Any) -> None:
     add_workspace_argument(r)
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
     r.set_defaults(func=run_resume)
+
+
+def _add_preference_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("preference (--strategy preference) and judging (--judge)")
+    g.add_argument("--teacher", choices=["scripted", "vlm"], help="who labels pairs of states")
+    g.add_argument("--label-budget", type=int, help="pairs asked in all (default 1000)")
+    g.add_argument("--pairs-per-update", type=int, help="pairs asked per update (default 100)")
+    g.add_argument("--update-every", type=int, help="steps between updates (default 2000)")
+    g.add_argument("--unsupervised-steps", type=int, help="exploration steps (default 2000)")
+    g.add_argument("--teacher-utility", choices=["auto", "env", "success", "score"])
+    g.add_argument("--teacher-beta", type=float, help="B-Pref: stochastic teacher's beta")
+    g.add_argument("--teacher-mistake", type=float, help="B-Pref: probability of a wrong label")
+    g.add_argument("--teacher-skip", type=float, help="B-Pref: skip threshold (fraction)")
+    g.add_argument("--teacher-equal", type=float, help="B-Pref: equal threshold (fraction)")
+    g.add_argument("--reward-model", choices=["mlp", "cnn"], help="over variables or frames")
+    g.add_argument("--ensemble-size", type=int, help="reward-model ensemble members (3)")
+    g.add_argument("--render-size", type=int, help="pixels of frames shown to a VLM (224)")
+    g.add_argument("--camera", help="MuJoCo camera name for rendering")
+    g.add_argument("--judge", choices=["scripted", "vlm"], help="evolve: tournament fitness")
+
+
+def _add_population_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("population (LaRes): rewards x SAC policies sharing one buffer")
+    g.add_argument("--population-size", type=int, help="reward programs trained together (5)")
+    g.add_argument("--elites", type=int, help="members kept at each refresh (2)")
+    g.add_argument("--refresh-steps", type=int, help="env steps between refreshes (--steps)")
+    g.add_argument("--thompson-window", type=int, help="episodes per member's window (20)")
+    g.add_argument(
+        "--with-env-member",
+        action="store_true",
+        default=None,
+        help="one more member learns from the environment's own reward",
+    )
+    g.add_argument("--l2-weight", type=float, help="pull of a new member toward the best (0.01)")
 
 
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
@@ -106,7 +192,25 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         values["baselines"] = False
     values["generate_success"] = args.generate_success
     values["archie"] = args.archie
-    return SearchConfig(**values)
+    try:
+        return SearchConfig(**values)
+    except ValidationError as exc:
+        raise ConfigError(_flag_errors(exc)) from None
+
+
+def _flag_errors(exc: ValidationError) -> str:
+    """Pydantic's complaints about the settings, told in terms of the CLI flags."""
+    flags = {field: flag for flag, field in OPTIONS.items()}
+    lines = []
+    for err in exc.errors():
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if not err["loc"]:  # a check across several settings
+            lines.append(f"bad settings: {message}")
+            continue
+        name = str(err["loc"][0])
+        flag = "--" + flags.get(name, name).replace("_", "-")
+        lines.append(f"bad value for {flag} ({err.get('input')!r}): {message}")
+    return "\n".join(lines)
 
 
 def run_search(args: argparse.Namespace) -> int:

@@ -128,12 +128,17 @@ class Population(ABC):
     def member_names(self) -> list[str]:
         return [f"{r.name}/seed{s}" for r, s in zip(self.rewards.rewards, self.seeds, strict=True)]
 
+    @property
+    def num_rows(self) -> int:
+        """Environments in the vector env: ``K * n``, member ``k`` owning rows ``k*n:(k+1)*n``."""
+        return self.num_members * self.envs_per_member
+
     def _open_env(self) -> None:
-        """(Re)build the vector env: ``K * n`` environments, member ``k`` owns rows ``k*n:(k+1)*n``."""
+        """(Re)build the vector env of ``num_rows`` environments and reset it."""
         if self.env is not None:
             self.env.close()
         seed = int(np.random.SeedSequence([*self.seeds, self._epoch]).generate_state(1)[0])
-        self.env = self.task.make_env(num_envs=self.num_members * self.envs_per_member, seed=seed)
+        self.env = self.task.make_env(num_envs=self.num_rows, seed=seed)
         self.obs = self.env.reset()
         self._epoch += 1
 
@@ -205,7 +210,7 @@ class Population(ABC):
         self, num_episodes: int | None = None, seed: int | None = None
     ) -> list[EvalResult]:
         """Fitness of every member's deterministic policy over ``num_episodes`` episodes."""
-        kwargs = {} if seed is None else {"seed": seed}
+        kwargs: dict[str, Any] = {} if seed is None else {"seed": seed}
         results = evaluate_policies(self.task, self.act, self.num_members, num_episodes, **kwargs)
         for k, r in enumerate(results):
             self.metrics.log(

@@ -8,6 +8,7 @@ counts, later ones (after autoreset) are ignored.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from rewardforge.tasks.spec import Task
 EVAL_SEED = 1_000_003
 
 ActFn = Callable[[np.ndarray], np.ndarray]
+#: Called at every evaluation step with the step's result and the rows still playing their
+#: first episode (before this step), e.g. to score the episodes under other rewards.
+ObserveFn = Callable[[Any, np.ndarray], None]
 
 
 def evaluate_policies(
@@ -26,6 +30,7 @@ def evaluate_policies(
     num_members: int,
     num_episodes: int | None = None,
     seed: int = EVAL_SEED,
+    observe: ObserveFn | None = None,
 ) -> list[EvalResult]:
     """Run ``num_episodes`` episodes per member; ``act(obs (K*N, ...)) -> actions``."""
     n = num_episodes or task.num_eval_episodes
@@ -40,6 +45,8 @@ def evaluate_policies(
         scores = np.zeros(total)
         for _ in range(task.max_episode_steps + 1):
             result = env.step(act(obs))
+            if observe is not None:
+                observe(result, ~finished)
             ep = result.episodes
             new = ep.done & ~finished
             success[new] = ep.success[new]

@@ -4,13 +4,16 @@ Layout ``(T, E)``: ``T`` vector steps of ``E = K * n`` environments, member ``k`
 ``k*n:(k+1)*n``. Private mode (default): member ``k`` samples its own columns and its reward is
 stored once per transition. Shared mode (LaRes-style): every member samples every column, so
 each transition carries every member's reward, computed from the stored variables
-(``relabel`` recomputes the whole table, e.g. after a reward changed).
+(``relabel`` recomputes the whole table, e.g. after a reward changed; ``relabel_members`` only
+some members' columns, in batches). ``columns`` sets how many environments there are when they
+are not ``K * n`` (a shared population whose members take turns acting in ``n`` environments).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,8 +31,10 @@ class ReplayBuffer:
         max_steps: int,
         shared: bool,
         device: torch.device,
+        columns: int | None = None,
     ) -> None:
-        self.K, self.n, self.E = num_members, envs_per_member, num_members * envs_per_member
+        self.K, self.n = num_members, envs_per_member
+        self.E = columns if columns is not None else num_members * envs_per_member
         self.obs_dim, self.act_dim, self.shared, self.device = obs_dim, act_dim, shared, device
         self.max_rows = max(1, math.ceil(max_steps / envs_per_member))
         self.capacity = 0
@@ -54,7 +59,9 @@ class ReplayBuffer:
 
     def reserve(self, steps_per_member: int) -> None:
         """Grow to hold ``steps_per_member`` transitions per member (up to the buffer size)."""
-        rows = min(self.max_rows, math.ceil(steps_per_member / self.n))
+        self._grow(min(self.max_rows, math.ceil(steps_per_member / self.n)))
+
+    def _grow(self, rows: int) -> None:
         if rows <= self.capacity or self.full:
             return
         extra = self._empty(rows - self.capacity)
@@ -75,7 +82,10 @@ class ReplayBuffer:
         rewards: np.ndarray,
         variables: Mapping[str, np.ndarray],
     ) -> None:
-        """One vector step; ``rewards`` is ``(E,)`` (private) or ``(E, K)`` (shared)."""
+        """One vector step; ``rewards`` is ``(E,)`` (private) or ``(E, K)`` (shared). The
+        buffer grows (doubling) while it is below its size and wraps around once it is full."""
+        if self.pos == self.capacity:  # not reserved this far: grow
+            self._grow(min(self.max_rows, max(1, 2 * self.capacity)))
         i, dev = self.pos, self.device
         self.data["obs"][i] = torch.as_tensor(obs, dtype=torch.float32, device=dev)
         self.data["next_obs"][i] = torch.as_tensor(next_obs, dtype=torch.float32, device=dev)
@@ -89,8 +99,9 @@ class ReplayBuffer:
             if store is None:
                 store = self.variables[name] = np.zeros((self.capacity, *value.shape), value.dtype)
             store[i] = value
-        self.pos = (self.pos + 1) % self.capacity
-        self.full = self.full or self.pos == 0
+        self.pos += 1
+        if self.pos == self.max_rows:  # at its size limit: overwrite the oldest from now on
+            self.pos, self.full = 0, True
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """A batch per member, each ``(K, batch_size, ...)``; rewards are that member's own."""
@@ -110,6 +121,12 @@ class ReplayBuffer:
             rewards = rewards.gather(-1, member.expand(-1, batch_size, 1)).squeeze(-1)
         out["rewards"] = rewards
         return out
+
+    def sample_variables(self, count: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The stored variables of ``count`` transitions drawn uniformly from every column."""
+        t = rng.integers(0, self.size, size=count)
+        e = rng.integers(0, self.E, size=count)
+        return {name: values[t, e] for name, values in self.variables.items()}
 
     def relabel(self, rewards: MemberRewards) -> None:
         """Recompute every stored reward from the stored variables (both modes)."""
@@ -134,3 +151,51 @@ class ReplayBuffer:
             self.data[key] = value.contiguous()
         self.variables = {k: v[:, cols.numpy()] for k, v in self.variables.items()}
         self.K, self.E = int(members.numel()), int(cols.numel())
+
+    def relabel_members(
+        self,
+        members: Sequence[int],
+        table: Callable[[Mapping[str, np.ndarray], int], np.ndarray],
+        batch_rows: int = 4096,
+    ) -> None:
+        """Shared mode: recompute the reward columns of ``members`` over every stored
+        transition, ``batch_rows`` transitions per call of ``table(variables, rows) ->
+        (rows, len(members))``; the other members' columns are left as they are."""
+        if not self.shared:
+            raise ValueError("relabel_members needs a shared buffer; use relabel() otherwise")
+        rows = self.size
+        total = rows * self.E
+        if not members or total == 0:
+            return
+        flat = {k: v[:rows].reshape(total, *v.shape[2:]) for k, v in self.variables.items()}
+        out = np.empty((total, len(members)), dtype=np.float32)
+        for start in range(0, total, batch_rows):
+            stop = min(total, start + batch_rows)
+            out[start:stop] = table({k: v[start:stop] for k, v in flat.items()}, stop - start)
+        index = torch.as_tensor(list(members), device=self.device)
+        values = torch.as_tensor(out.reshape(rows, self.E, len(members)), device=self.device)
+        self.data["rewards"][:rows].index_copy_(2, index, values)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stored transitions (CPU tensors) and the write position, for ``torch.save``."""
+        rows = self.size
+        return {
+            "capacity": self.capacity,
+            "pos": self.pos,
+            "full": self.full,
+            "data": {k: v[:rows].cpu().clone() for k, v in self.data.items()},
+            "variables": {k: torch.from_numpy(v[:rows].copy()) for k, v in self.variables.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.capacity, self.pos, self.full = 0, int(state["pos"]), False
+        self.data, self.variables = {}, {}
+        self._grow(int(state["capacity"]))
+        self.full = bool(state["full"])
+        for key, value in state["data"].items():
+            self.data[key][: len(value)] = value.to(self.device)
+        for name, value in state["variables"].items():
+            array = value.numpy()
+            store = np.zeros((self.capacity, *array.shape[1:]), dtype=array.dtype)
+            store[: len(array)] = array
+            self.variables[name] = store

@@ -129,10 +129,25 @@ class MemberRewards:
 
     def all_members(self, transition: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
         """Every member's reward on every row, shape ``(rows, K)`` (relabelling a shared buffer)."""
+        return self.evaluate_all(transition, rows)[0]
+
+    def evaluate_all(
+        self, transition: Mapping[str, np.ndarray], rows: int
+    ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+        """Every member's reward on every row ``(rows, K)`` (0 where a member's reward failed),
+        and each member's components on every row (empty where it failed)."""
         out = np.zeros((rows, self.num_members), dtype=np.float32)
+        components: list[dict[str, np.ndarray]] = [{} for _ in range(self.num_members)]
         batched = self._batched(transition)
         for fn, members in self._groups():
             result = self._call(fn, members, transition, rows, batched.get(id(fn)))
             if result is not None:
                 out[:, members] = result[0][:, None]
-        return out
+                for k in members:
+                    components[k] = result[1]
+        return out, components
+
+    def replace(self, k: int, reward: RewardFunction) -> None:
+        """Member ``k`` gets a new reward function; its error, if any, is forgotten."""
+        self.rewards[k] = reward
+        self.errors[k] = None

@@ -179,7 +179,7 @@ class SACPopulation(Population):
         with torch.no_grad():
             next_a, next_logp = nets.sample(b["next_obs"], self.gen)
             q_next = nets.q(nets.target, b["next_obs"], next_a).min(0).values - alpha * next_logp
-            target = b["rewards"] + cfg.gamma * (1 - b["terminated"]) * q_next
+            target = self._batch_rewards(b) + cfg.gamma * (1 - b["terminated"]) * q_next
         q = nets.q(nets.critic, b["obs"], b["actions"])
         critic_loss = 0.5 * ((q - target) ** 2).mean(-1).sum()
         action, logp = nets.sample(b["obs"], self.gen)
@@ -190,11 +190,29 @@ class SACPopulation(Population):
             p.requires_grad = True
         actor_loss = (alpha * logp - q_pi).mean(-1).sum()
         alpha_loss = -(nets.log_alpha * (logp.detach() + self.target_entropy)).mean(-1).sum()
+        loss = critic_loss + actor_loss + alpha_loss
+        penalty = self._penalty()
+        if penalty is not None:
+            loss = loss + penalty
         self.optimizer.zero_grad(set_to_none=True)
-        (critic_loss + actor_loss + alpha_loss).backward()
+        loss.backward()
         self.optimizer.step()
         with torch.no_grad():
             torch._foreach_lerp_(self._target_params, self._critic_params, cfg.tau)
+
+    def relabel(self) -> None:
+        """Recompute every stored reward from the stored variables (after a reward changed in
+        place, e.g. a reward model learned from preferences)."""
+        if self.buffer.size:
+            self.buffer.relabel(self.rewards)
+
+    def _batch_rewards(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The ``(K, B)`` rewards a gradient step learns from (hook: the stored ones)."""
+        return batch["rewards"]
+
+    def _penalty(self) -> torch.Tensor | None:
+        """A loss term added to every gradient step (hook: none)."""
+        return None
 
     # --- population -----------------------------------------------------------------------
     def _keep(self, index: torch.Tensor) -> None:

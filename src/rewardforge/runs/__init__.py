@@ -1,5 +1,13 @@
-"""Runs: the SQLite store (named migrations, WAL), the workspace and its artifact folders."""
+"""Runs: the SQLite store (named migrations, WAL), the workspace and its artifact folders, and
+the executors that run trainings (local worker processes or a Ray cluster)."""
 
+from rewardforge.runs.executors import (
+    Executor,
+    JobReport,
+    LocalExecutor,
+    RayExecutor,
+    make_executor,
+)
 from rewardforge.runs.meta import collect_versions, content_hash, make_run_id, process_alive
 from rewardforge.runs.records import (
     CandidateRecord,
@@ -17,15 +25,20 @@ __all__ = [
     "HOME_ENV",
     "CandidateRecord",
     "EvaluationRecord",
+    "Executor",
     "IterationRecord",
+    "JobReport",
+    "LocalExecutor",
     "ModelCallRecord",
     "ModelUsage",
+    "RayExecutor",
     "RunRecord",
     "RunStore",
     "TrainingRecord",
     "Workspace",
     "collect_versions",
     "content_hash",
+    "make_executor",
     "make_run_id",
     "process_alive",
     "resolve_root",

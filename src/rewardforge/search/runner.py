@@ -25,6 +25,7 @@ from rewardforge.rewards.program import RewardProgram
 from rewardforge.rewards.sandbox import RewardSandbox, SandboxedReward
 from rewardforge.rl.base import Trainer
 from rewardforge.rl.registry import make_trainer
+from rewardforge.runs.executors import Executor, make_executor
 from rewardforge.runs.records import CandidateRecord, RunRecord
 from rewardforge.runs.store import RunStore
 from rewardforge.runs.summary import human_normalized_score, iteration_digest
@@ -32,6 +33,7 @@ from rewardforge.runs.workspace import Workspace
 from rewardforge.search.checking import Check, check_proposal, extracted
 from rewardforge.search.config import SearchConfig
 from rewardforge.search.final import FinalEvaluation, final_evaluation
+from rewardforge.search.jobs import failed_outcomes, run_training_job, split_jobs, store_files
 from rewardforge.search.screening import episode_returns, has_contrast, ranking_auc, screen
 from rewardforge.search.training import CandidateOutcome, train_candidates
 from rewardforge.search.trajectories import load_trajectories, save_trajectories
@@ -115,12 +117,17 @@ class Search:
     def trainer(self) -> Trainer:
         if self._trainer is None:
             hparams = {"num_envs": self.config.num_envs} if self.config.num_envs else {}
+            default = "sac" if self.config.strategy == "population" else self.task.trainer
             self._trainer = make_trainer(
-                self.config.trainer or self.task.trainer,
+                self.config.trainer or default,
                 self.task,
                 device=self.config.device,
                 **hparams,
             )
+            if self.config.judge is not None:  # fitness from a teacher's tournament
+                from rewardforge.search.preference import judged_trainer
+
+                self._trainer = judged_trainer(self)
         return self._trainer
 
     @property
@@ -148,6 +155,7 @@ class Search:
 
     # --- the loop -------------------------------------------------------------------------
     _iteration: int | None = None
+    _population: Any = None  # the population strategy's state (search/population.py)
 
     @property
     def num_iterations(self) -> int:
@@ -159,6 +167,10 @@ class Search:
 
     def run_search(self) -> dict[str, Any]:
         """Run (or continue) the search to the end; returns the run's summary."""
+        if self.config.strategy == "preference":  # one learned reward (search/preference.py)
+            from rewardforge.search.preference import run_preference
+
+            return run_preference(self)
         start = time.perf_counter()
         self.store.set_run_status(self.run_id, "running", error=None)
         self.on_event(SearchEvent("run", None, {"run_id": self.run_id, "task": self.task.id}))
@@ -198,19 +210,32 @@ class Search:
         return summary
 
     def close(self) -> None:
+        if self._population is not None:
+            self._population.close()
+            self._population = None
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
         if self._sandbox is not None:
             self._sandbox.close()
             self._sandbox = None
 
     def _run_iteration(self, it: int) -> None:
+        if self.config.strategy == "population":  # LaRes (search/population.py)
+            if self._population is None:
+                from rewardforge.search.population import PopulationSearch
+
+                self._population = PopulationSearch(self)
+            self._population.run_iteration(it)
+            return
         self.store.start_iteration(self.run_id, it)
         context = self._context(it)
         self.on_event(SearchEvent("iteration", it, {"of": self.num_iterations}))
         slots = self._checked(it, self._proposals(it, context), context)
         passing = [(rec, check) for rec, check in slots if check.ok]
         kept = self._screened(it, passing)
-        outcomes = self._trained(it, kept)
-        self._finish(it, outcomes)
+        self._trained(it, kept)
+        self._finish(it)
 
     # --- history --------------------------------------------------------------------------
     def _results(self) -> list[CandidateResult]:
@@ -403,9 +428,6 @@ class Search:
             finally:
                 reward.close()
         verdicts = screen(aucs, self.config.screen_min_auc, self.config.screen_fraction)
-        if not any(v.keep for v in verdicts):  # never screen out a whole batch
-            best = max(range(len(aucs)), key=lambda i: aucs[i] or 0.0)
-            verdicts[best] = type(verdicts[best])(aucs[best], True, "best of a weak batch")
         kept = []
         for (rec, check), verdict in zip(passing, verdicts, strict=True):
             screen_info = {"auc": verdict.auc, "reason": verdict.reason}
@@ -423,8 +445,16 @@ class Search:
     def _trained(
         self, it: int, kept: list[tuple[CandidateRecord, Check]]
     ) -> list[CandidateOutcome]:
-        if not kept:
-            return []
+        if not kept or all(rec.status in FINISHED for rec, _ in kept):
+            return []  # every outcome was recorded before a kill: not trained again
+        if self.config.executor == "local" and (self.config.workers or 1) <= 1:
+            return self._trained_here(it, kept)
+        return self._trained_apart(it, kept)
+
+    def _trained_here(
+        self, it: int, kept: list[tuple[CandidateRecord, Check]]
+    ) -> list[CandidateOutcome]:
+        """One population of all kept candidates, trained in this process."""
         rewards = []
         for rec, check in kept:
             assert check.program is not None
@@ -460,6 +490,73 @@ class Search:
         for outcome in outcomes:
             self._record(outcome)
         return outcomes
+
+    def _trained_apart(
+        self, it: int, kept: list[tuple[CandidateRecord, Check]]
+    ) -> list[CandidateOutcome]:
+        """Groups of candidates as jobs on the executor; each group is recorded as it ends."""
+        for rec, _ in kept:
+            self.store.update_candidate(rec.id, status="training")
+        jobs = split_jobs(
+            [(rec.id, check.program.source) for rec, check in kept if check.program is not None],
+            self.executor.parallelism,
+            task=self.task,
+            trainer=self.config.trainer or self.task.trainer,
+            hparams={"num_envs": self.config.num_envs} if self.config.num_envs else {},
+            device=self.config.device,
+            seeds=tuple(self.seeds),
+            num_steps=self.num_steps,
+            rungs=self.config.rungs,
+            eta=self.config.eta,
+            folder=f"iteration_{it}",
+            trajectory_episodes=TRAJECTORY_EPISODES if self.config.screening else 0,
+        )
+        by_cid: dict[int, CandidateOutcome] = {}
+        trajectories: dict[int, list[Any]] = {}
+        retries = 0
+        for report in self.executor.map_unordered(run_training_job, jobs):
+            job, output = jobs[report.index], report.result
+            if output is None:
+                outcomes = failed_outcomes(job, report.error or "no result")
+            else:
+                store_files(output, self.run_dir)
+                outcomes, trajectories[job.group] = output.outcomes, output.trajectories
+                for index, steps, scores in output.rungs:
+                    data = {"rung": index, "steps": steps, "scores": scores, "group": job.group}
+                    self.on_event(SearchEvent("rung", it, data))
+            retries += report.retries
+            where = {"executor": self.executor.name, "group": job.group}
+            for o in outcomes:
+                self._record(o)
+                self.store.update_candidate(
+                    o.candidate_id, details={"training_job": {**where, "attempts": report.attempts}}
+                )
+                by_cid[o.candidate_id] = o
+        if retries:
+            total = int(self.store.get_run(self.run_id).summary.get("worker_retries", 0)) + retries
+            self.store.set_run_status(self.run_id, "running", summary={"worker_retries": total})
+        gathered = [t for g in sorted(trajectories) for t in trajectories[g]]
+        if gathered:
+            step = max(1, len(gathered) // MAX_TRAJECTORIES)
+            save_trajectories(self._trajectory_path(it), gathered[::step][:MAX_TRAJECTORIES])
+        return [by_cid[rec.id] for rec, _ in kept if rec.id in by_cid]
+
+    @property
+    def executor(self) -> Executor:
+        """Where trainings run when they leave this process (made on first use)."""
+        if self._executor is None:
+            gpus = self.config.gpus_per_task
+            if gpus is None:
+                gpus = 0.25 if self.config.device.startswith("cuda") else 0.0
+            self._executor = make_executor(
+                self.config.executor,
+                workers=self.config.workers,
+                address=self.config.ray_address,
+                num_gpus_per_task=gpus,
+            )
+        return self._executor
+
+    _executor: Executor | None = None
 
     def _record(self, o: CandidateOutcome) -> None:
         components = o.components()
@@ -499,13 +596,19 @@ class Search:
             )
         )
 
-    def _finish(self, it: int, outcomes: list[CandidateOutcome]) -> None:
+    def _finish(self, it: int) -> None:
         results = [r for r in self._results() if r.meta.get("iteration") == it]
         best_here = self._best(results)
         best = self._best(self._results())
         if best is not None:
             self.store.set_best(self.run_id, best.candidate_id)
-        env_steps = sum(o.steps * len(o.seeds) for o in outcomes)
+        trainings = [  # read back, not passed in: a resumed iteration may have trained nothing
+            t
+            for c in self.store.list_candidates(self.run_id, it)
+            for t in self.store.list_trainings(candidate_id=c.id)
+        ]
+        env_steps = sum(t.budget_steps for t in trainings)  # one row per candidate and seed
+        num_trained = len({t.candidate_id for t in trainings})
         self.store.finish_iteration(
             self.run_id,
             it,
@@ -513,7 +616,7 @@ class Search:
             details={
                 "reflection": best_here.feedback if best_here else "",
                 "env_steps": env_steps,
-                "full_budget_steps": len(outcomes) * len(self.seeds) * self.num_steps,
+                "full_budget_steps": num_trained * len(self.seeds) * self.num_steps,
             },
         )
         self.on_event(

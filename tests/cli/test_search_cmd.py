@@ -1,0 +1,107 @@
+"""``rewardforge search`` and ``rewardforge resume`` as a user runs them: the real console
+entry in a subprocess, the offline designer, tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rewardforge.cli import main
+from rewardforge.runs import Workspace
+from rewardforge.search.config import SearchConfig
+from rewardforge.search.runner import REPLACE_PREFIX, Search
+
+TINY = [
+    "mountaincar", "--designer", "offline", "--samples", "2", "--steps", "800",
+    "--num-envs", "2", "--final-seeds", "0", "--success-target", "1.0",
+]  # fmt: skip
+
+
+def search(workspace: Path, *extra: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """``rewardforge search TINY... --workspace W EXTRA...`` with ``stdin`` as its input."""
+    env = {k: v for k, v in os.environ.items() if k != "REWARDFORGE_DEBUG"}
+    return subprocess.run(
+        [sys.executable, "-m", "rewardforge.cli", "search", *TINY, "--workspace", str(workspace),
+         *extra],
+        input=stdin, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+
+
+def test_search_prints_a_json_summary_and_a_finished_run_cannot_be_resumed(
+    run_cli, tmp_path
+) -> None:
+    out = search(tmp_path, "--iterations", "1", "--json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads(out.stdout)
+    store = Workspace(tmp_path).store
+    run = store.get_run(summary["run_id"])
+    assert run.status == "finished"
+    assert summary["best_candidate"] is not None
+    assert summary["best_candidate"] == run.best_candidate_id
+    best = store.get_candidate(summary["best_candidate"])
+    assert summary["best_fitness"] == best.fitness
+    assert Path(summary["reward_path"]).read_text() == best.code
+    assert summary["iterations"] == 1
+    assert {c.iteration for c in store.list_candidates(run.id)} == {0}
+    assert "final" not in summary  # --final-seeds 0
+
+    again = run_cli("resume", run.id, "--workspace", str(tmp_path))
+    assert again.returncode == 1
+    assert "already finished" in again.stderr and run.id in again.stderr
+    assert "Traceback" not in again.stderr
+    assert store.get_run(run.id).status == "finished"  # the refused resume changed nothing
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--rungs", "0.5,0.2", "rungs must be increasing fractions"),
+        ("--eta", "0.5", "bad value for --eta (0.5): Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_flag_values_fail_before_any_run_is_created(capsys, tmp_path, flag, value, message):
+    code = main(["search", *TINY, "--workspace", str(tmp_path), flag, value])  # the console entry
+    err = capsys.readouterr().err
+    assert code == 1
+    assert message in err and "Traceback" not in err
+    assert not Workspace(tmp_path).exists  # no run was created
+
+
+def test_human_feedback_is_read_from_stdin_after_each_iteration_but_the_last(tmp_path) -> None:
+    text = f"{REPLACE_PREFIX} the car rocks back and forth; reward going up the right hill"
+    stdin = f"{text}\n\n"  # iteration 0: replace the reflection; iteration 1: keep it
+    out = search(tmp_path, "--iterations", "3", "--feedback", "human", "--json", stdin=stdin)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_id = json.loads(out.stdout)["run_id"]
+    store = Workspace(tmp_path).store
+    iterations = store.list_iterations(run_id)
+    assert [i.human_feedback for i in iterations] == [text, "", None]  # the last asks nothing
+
+    # before each question, the digest lists the iteration's best candidate first
+    prompt = "Your feedback for the next iteration"
+    digests = out.stderr.split(prompt)[:-1]
+    assert len(digests) == 2
+    for iteration, digest in zip(iterations, digests, strict=False):
+        assert f"iteration {iteration.iteration}: 2 candidates" in digest
+        listed = [int(c) for c in re.findall(r"candidate #(\d+) \(slot", digest)]
+        assert listed and listed[0] == iteration.best_candidate_id, digest
+
+    # iteration 1 was designed from the person's text instead of the reflection, iteration 2
+    # from the reflection alone
+    run = store.get_run(run_id)
+    search_again = Search(SearchConfig(**run.config), Workspace(tmp_path), run=run)
+    context = search_again._context(1)
+    assert context.human_feedback == text[len(REPLACE_PREFIX) :].strip()
+    assert context.human_feedback_mode == "replace"
+    context = search_again._context(2)
+    assert (context.human_feedback, context.human_feedback_mode) == ("", "join")
+    # text without the prefix joins the reflection
+    store.set_iteration_feedback(run_id, 1, human_feedback="  Go right  ")
+    context = search_again._context(2)
+    assert (context.human_feedback, context.human_feedback_mode) == ("Go right", "join")

@@ -1,0 +1,84 @@
+"""Tournament fitness from a teacher's pairwise comparisons of policies' final states."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rewardforge.preference.judge import FinalStates, JudgedTrainer, judge_policies, tournament
+from rewardforge.preference.teachers import ScriptedTeacher
+from rewardforge.rl.types import EvalResult
+from rewardforge.tasks.registry import get_task
+from rewardforge.tasks.vecenv import ENV_REWARD_KEY
+
+TASK = get_task("pendulum")
+
+
+def test_round_robin_ranks_policies_by_their_final_states() -> None:
+    # 3 policies x 2 starts; policy k ends with utility k (policy 1 ties with itself only)
+    utility = np.repeat([0.0, 1.0, 2.0], 2)
+    states = FinalStates({ENV_REWARD_KEY: utility}, num_members=3, episodes=2)
+    result = tournament(states, ScriptedTeacher(TASK, "env"))
+    assert result.fitness.tolist() == [0.0, 0.5, 1.0]
+    assert result.comparisons == 6 and result.unlabelled == 0
+    assert result.points[2, 0] == 2 and result.games[0, 1] == 2
+
+
+def test_equal_policies_tie_and_a_random_anchor_plays() -> None:
+    still = lambda obs: np.zeros((len(obs), 1), np.float32)  # noqa: E731
+    result = judge_policies(TASK, still, 2, ScriptedTeacher(TASK, "env"), episodes=3)
+    assert result.fitness.shape == (2,)
+    assert result.fitness[0] == result.fitness[1]
+    assert result.comparisons == 3 * 3  # policies 0, 1 and the anchor, pairwise, 3 starts each
+    assert result.points[0, 1] == result.points[1, 0] == 1.5  # three ties
+
+
+class _Pop:
+    """A stand-in population: two members, one holds the pendulum still, one pushes hard."""
+
+    num_members, task = 2, TASK
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        half = len(obs) // 2
+        return np.concatenate([np.zeros((half, 1)), np.full((len(obs) - half, 1), 2.0)]).astype(
+            np.float32
+        )
+
+    def evaluate(self, num_episodes: Any = None, seed: Any = None) -> list[EvalResult]:
+        return [EvalResult(0.0, 0.0, None, -1.0, 0.0, 1.0, (-1.0,), (1,), (False,))] * 2
+
+
+class _Trainer:
+    task = TASK
+
+    def start(self, rewards: Any, seeds: Any, **kwargs: Any) -> _Pop:
+        return _Pop()
+
+
+def test_judged_trainer_reports_the_tournament_fitness() -> None:
+    judged = JudgedTrainer(_Trainer(), ScriptedTeacher(TASK, "env"), episodes=2)
+    pop = judged.start([None], [0])
+    results = pop.evaluate()
+    assert [r.fitness for r in results] == judged.last.fitness.tolist()  # type: ignore[union-attr]
+    assert results[0].mean_return == -1.0  # the rest of the evaluation is kept
+    assert pop.num_members == 2 and judged.task is TASK
+
+
+def test_evolve_with_a_judge_selects_on_tournament_fitness(tmp_path) -> None:
+    from rewardforge.runs import Workspace
+    from rewardforge.search.config import SearchConfig
+    from rewardforge.search.runner import Search
+
+    config = SearchConfig(
+        task="pendulum", samples=2, iterations=1, num_steps=300, num_envs=2, rungs=(1.0,),
+        final_seeds=0, screening=False, judge="scripted", designer="offline", seed=2,
+    )  # fmt: skip
+    search = Search(config, Workspace(tmp_path))
+    assert isinstance(search.trainer, JudgedTrainer)
+    summary = search.run_search()
+    trained = [c for c in search.store.list_candidates(summary["run_id"]) if c.fitness is not None]
+    assert len(trained) == 2
+    # two policies and the random anchor: each policy's share of points lies in [0, 1]
+    assert all(0.0 <= c.fitness <= 1.0 for c in trained)
+    assert search.trainer.last is not None and search.trainer.last.comparisons == 3 * 4
