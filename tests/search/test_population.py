@@ -110,6 +110,29 @@ def test_resume_after_kills_continues_as_if_never_interrupted(tiny, tmp_path) ->
         assert torch.equal(got[1][name], tensor), name
 
 
+def test_population_runs_end_to_end_on_fetch_reach(tmp_path) -> None:
+    """The real Gymnasium-Robotics FetchReach (MuJoCo), a Dict observation, 4-D actions."""
+    spec = yaml.safe_load((BUILTIN.parent / "fetch-reach.yaml").read_text())
+    spec["id"] = "fetch-reach-tiny"
+    spec["trainers"] = {"sac": {**SAC, "gamma": 0.98}}
+    spec["fitness"]["num_episodes"] = 2
+    path = tmp_path / "fetch-reach-tiny.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    config = SearchConfig(
+        task=str(path), strategy="population", num_steps=200, num_envs=2, final_seeds=0,
+        population_size=3, elites=1, iterations=2, success_target=1.0,
+    )  # fmt: skip
+    search = Search(config, Workspace(tmp_path))
+    summary = search.run_search()
+    store, run_id = search.store, summary["run_id"]
+    assert store.get_run(run_id).status == "finished" and summary["env_steps"] == 400
+    candidates = store.list_candidates(run_id)
+    assert len(candidates) == 5  # 3 members, then 2 replaced at the refresh
+    assert all(c.status == "trained" and 0.0 <= c.fitness <= 1.0 for c in candidates)
+    for record in store.list_iterations(run_id):
+        assert record.details["env_steps"] == 200 and len(record.details["population"]) == 3
+
+
 def test_population_settings_are_checked(tiny, tmp_path) -> None:
     config = SearchConfig(**tiny, population_size=2, elites=2)
     with pytest.raises(ConfigError, match="smaller than --population-size"):

@@ -84,12 +84,14 @@ class OfflineDesigner:
             genomes.append((self.random_genome(), "random structure", None))
         seen: set[str] = set()
         proposals = []
-        for genome, note, parent in genomes:
+        for genome, note, parent_id in genomes:
             code = render(genome, self.lib, note)
             if code in seen:
                 code = render(self.mutate(genome), self.lib, note + ", mutated")
             seen.add(code)
-            proposals.append(Proposal(code=code, designer=self.name, parent_id=parent, notes=note))
+            proposals.append(
+                Proposal(code=code, designer=self.name, parent_id=parent_id, notes=note)
+            )
             if len(proposals) == k:
                 break
         return proposals

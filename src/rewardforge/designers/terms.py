@@ -112,9 +112,9 @@ def build_library(task: Task, samples: dict[str, np.ndarray]) -> TermLibrary:
         base = _rate_base(v)
         if base is None:
             continue
-        for a, b in pairs:
-            if task.variable(a).unit == base and v.shape == task.variable(a).shape:
-                rates.append((a, v.name, b))
+        for pos, goal in pairs:
+            if task.variable(pos).unit == base and v.shape == task.variable(pos).shape:
+                rates.append((pos, v.name, goal))
     scales: dict[str, float] = {}
     for v in usable:
         x = np.asarray(samples[v.name], dtype=np.float64)
@@ -123,9 +123,11 @@ def build_library(task: Task, samples: dict[str, np.ndarray]) -> TermLibrary:
         scales[v.name] = float(max(np.sqrt(np.mean(mag**2)), 1e-6))
         if v is action:
             scales[v.name] = float(max(np.mean(np.sum(x.reshape(len(x), -1) ** 2, axis=-1)), 1e-6))
-    for a, b in pairs:
-        d = np.linalg.norm((samples[a] - samples[b]).reshape(len(samples[a]), -1), axis=-1)
-        scales[f"{a}|{b}"] = float(max(np.mean(d), 1e-6))
+    for first, second in pairs:
+        d = np.linalg.norm(
+            (samples[first] - samples[second]).reshape(len(samples[first]), -1), axis=-1
+        )
+        scales[f"{first}|{second}"] = float(max(np.mean(d), 1e-6))
     continuous = action is not None and action.dtype.startswith("float")
     return TermLibrary(
         task,

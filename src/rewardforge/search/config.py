@@ -110,7 +110,7 @@ class SearchConfig(BaseModel):
     @field_validator("rungs", mode="before")
     @classmethod
     def _rungs(cls, value: object) -> tuple[float, ...]:
-        return parse_rungs(value if isinstance(value, str) or value is None else list(value))  # type: ignore[arg-type]
+        return parse_rungs(value if isinstance(value, str) or value is None else list(value))  # type: ignore[arg-type, call-overload]
 
     @field_validator("ray_address")
     @classmethod

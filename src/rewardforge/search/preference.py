@@ -130,32 +130,22 @@ class PreferenceStrategy:
         self.run_id = search.run_id
 
     def run(self) -> dict[str, Any]:
+        return self.search.run_recorded(self._run)
+
+    def _run(self, start: float) -> dict[str, Any]:
         from rewardforge.search.runner import SearchEvent
 
-        s, start = self.search, time.perf_counter()
-        self.store.set_run_status(self.run_id, "running", error=None)
-        s.on_event(SearchEvent("run", None, {"run_id": self.run_id, "task": s.task.id}))
-        try:
-            s._iteration = 0
-            self.store.start_iteration(self.run_id, 0)
-            s.on_event(SearchEvent("iteration", 0, {"of": 1}))
-            if self.store.find_candidate(self.run_id, 0, 0, 0) is None:
-                self._train()  # a run killed while training trains again (deterministic)
-            s._iteration = None
-            if self.config.baselines:
-                self._baseline()
-            summary = s._summary(time.perf_counter() - start)
-            summary["preference"] = self._digest()
-            self.store.set_run_status(self.run_id, "finished", summary=summary)
-        except KeyboardInterrupt:
-            self.store.set_run_status(self.run_id, "interrupted", error="interrupted by the user")
-            raise
-        except BaseException as exc:
-            self.store.set_run_status(self.run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            s.close()
-        s.on_event(SearchEvent("done", None, summary))
+        s = self.search
+        s._iteration = 0
+        self.store.start_iteration(self.run_id, 0)
+        s.on_event(SearchEvent("iteration", 0, {"of": 1}))
+        if self.store.find_candidate(self.run_id, 0, 0, 0) is None:
+            self._train()  # a run killed while training trains again (deterministic)
+        s._iteration = None
+        if self.config.baselines:
+            self._baseline()
+        summary = s._summary(time.perf_counter() - start)
+        summary["preference"] = self._digest()
         return summary
 
     # --- parts ----------------------------------------------------------------------------

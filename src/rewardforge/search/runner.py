@@ -171,32 +171,16 @@ class Search:
             from rewardforge.search.preference import run_preference
 
             return run_preference(self)
+        return self.run_recorded(self._iterate)
+
+    def run_recorded(self, body: Callable[[float], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``body(start_time)`` as this run: the store says running, then finished with the
+        summary ``body`` returns, or interrupted / failed with the error; closed either way."""
         start = time.perf_counter()
         self.store.set_run_status(self.run_id, "running", error=None)
         self.on_event(SearchEvent("run", None, {"run_id": self.run_id, "task": self.task.id}))
         try:
-            for it in range(self.num_iterations):
-                self._iteration = it
-                record = self.store.get_iteration(self.run_id, it)
-                if record is None or record.status != "finished":
-                    try:
-                        self._run_iteration(it)
-                    except _OutOfProposals as exc:
-                        logger.info("%s; the search ends here", exc)
-                        break
-                    except BudgetExceededError as exc:
-                        logger.warning("model budget spent in iteration %d: %s", it, exc)
-                        self.store.set_run_status(
-                            self.run_id, "running", summary={"budget_stop": str(exc)}
-                        )
-                        self.on_event(SearchEvent("budget", it, {"message": str(exc)}))
-                        break
-                if self._reached_target():
-                    logger.info("success target reached after iteration %d", it)
-                    break
-            self._iteration = None
-            self._final()
-            summary = self._summary(time.perf_counter() - start)
+            summary = body(start)
             self.store.set_run_status(self.run_id, "finished", summary=summary)
         except KeyboardInterrupt:
             self.store.set_run_status(self.run_id, "interrupted", error="interrupted by the user")
@@ -208,6 +192,30 @@ class Search:
             self.close()
         self.on_event(SearchEvent("done", None, summary))
         return summary
+
+    def _iterate(self, start: float) -> dict[str, Any]:
+        for it in range(self.num_iterations):
+            self._iteration = it
+            record = self.store.get_iteration(self.run_id, it)
+            if record is None or record.status != "finished":
+                try:
+                    self._run_iteration(it)
+                except _OutOfProposals as exc:
+                    logger.info("%s; the search ends here", exc)
+                    break
+                except BudgetExceededError as exc:
+                    logger.warning("model budget spent in iteration %d: %s", it, exc)
+                    self.store.set_run_status(
+                        self.run_id, "running", summary={"budget_stop": str(exc)}
+                    )
+                    self.on_event(SearchEvent("budget", it, {"message": str(exc)}))
+                    break
+            if self._reached_target():
+                logger.info("success target reached after iteration %d", it)
+                break
+        self._iteration = None
+        self._final()
+        return self._summary(time.perf_counter() - start)
 
     def close(self) -> None:
         if self._population is not None:

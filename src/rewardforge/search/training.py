@@ -150,7 +150,9 @@ def train_candidates(
         if checkpoint_dir is not None and any(outcomes[c].status == "trained" for c in alive):
             paths = pop.save(checkpoint_dir)
             for i, cid in enumerate(alive):
-                outcomes[cid].checkpoints = paths[i * len(seeds) : (i + 1) * len(seeds)]
+                outcomes[cid].checkpoints = list[str | None](
+                    paths[i * len(seeds) : (i + 1) * len(seeds)]
+                )
     finally:
         pop.close()
     return [outcomes[cid] for cid, _ in rewards], trajectories

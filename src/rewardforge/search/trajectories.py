@@ -63,7 +63,7 @@ def save_trajectories(path: Path, trajectories: Sequence[Trajectory]) -> None:
             arrays[f"{i}/{name}"] = values
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)  # a kill leaves the old file or the new one, never half of one
 
 

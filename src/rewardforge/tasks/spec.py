@@ -105,7 +105,7 @@ class ScoreModel(_Strict):
 class FitnessModel(_Strict):
     kind: FitnessKind = "success_rate"
     score: ScoreModel | None = None
-    num_episodes: int = Field(10, gt=0)
+    num_episodes: int = Field(default=10, gt=0)
 
     @model_validator(mode="after")
     def _score_given(self) -> FitnessModel:
@@ -144,8 +144,8 @@ class EnvModel(_Strict):
 
 class BudgetModel(_Strict):
     trainer: str = "ppo"
-    num_steps: int = Field(50_000, gt=0)
-    num_envs: int = Field(8, gt=0)
+    num_steps: int = Field(default=50_000, gt=0)
+    num_envs: int = Field(default=8, gt=0)
 
 
 class TaskModel(_Strict):
@@ -158,8 +158,8 @@ class TaskModel(_Strict):
     )
     auto_variables: bool = Field(False, exclude=True, description="set by 'variables: auto'")
     success: SuccessModel
-    fitness: FitnessModel = Field(default_factory=FitnessModel)
-    budget: BudgetModel = Field(default_factory=BudgetModel)
+    fitness: FitnessModel = Field(default_factory=lambda: FitnessModel())
+    budget: BudgetModel = Field(default_factory=lambda: BudgetModel())
     trainers: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-trainer hyperparameter defaults for this task"
     )
