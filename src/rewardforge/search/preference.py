@@ -41,6 +41,7 @@ from rewardforge.preference.teachers import (
 from rewardforge.rewards.base import get_baseline
 from rewardforge.rl.registry import make_trainer
 from rewardforge.search.config import SearchConfig
+from rewardforge.search.final import search_summary
 from rewardforge.tasks.spec import Task
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ class PreferenceStrategy:
         s._iteration = None
         if self.config.baselines:
             self._baseline()
-        summary = s._summary(time.perf_counter() - start)
+        summary = search_summary(s, time.perf_counter() - start)
         summary["preference"] = self._digest()
         return summary
 

@@ -28,11 +28,11 @@ from rewardforge.rl.registry import make_trainer
 from rewardforge.runs.executors import Executor, make_executor
 from rewardforge.runs.records import CandidateRecord, RunRecord
 from rewardforge.runs.store import RunStore
-from rewardforge.runs.summary import human_normalized_score, iteration_digest
+from rewardforge.runs.summary import iteration_digest
 from rewardforge.runs.workspace import Workspace
 from rewardforge.search.checking import Check, check_proposal, extracted
 from rewardforge.search.config import SearchConfig
-from rewardforge.search.final import FinalEvaluation, final_evaluation
+from rewardforge.search.final import record_final, search_summary
 from rewardforge.search.jobs import failed_outcomes, run_training_job, split_jobs, store_files
 from rewardforge.search.screening import episode_returns, has_contrast, ranking_auc, screen
 from rewardforge.search.training import CandidateOutcome, train_candidates
@@ -214,8 +214,8 @@ class Search:
                 logger.info("success target reached after iteration %d", it)
                 break
         self._iteration = None
-        self._final()
-        return self._summary(time.perf_counter() - start)
+        record_final(self)
+        return search_summary(self, time.perf_counter() - start)
 
     def close(self) -> None:
         if self._population is not None:
@@ -639,90 +639,6 @@ class Search:
         if ask is not None and not last and not self._reached_target():
             text = ask(iteration_digest(self.store, self.run_id, it))
             self.store.set_iteration_feedback(self.run_id, it, human_feedback=text or "")
-
-    # --- final evaluation -----------------------------------------------------------------
-    def _final(self) -> FinalEvaluation | None:
-        run = self.store.get_run(self.run_id)
-        if run.best_candidate_id is None or self.config.final_seeds == 0:
-            return None
-        if self.store.list_evaluations(self.run_id, kind="final"):
-            return None  # recorded before a kill; the summary reads it back
-        best = self.store.get_candidate(run.best_candidate_id)
-        self.on_event(SearchEvent("final", None, {"candidate": best.id}))
-        program = RewardProgram.from_source(best.code, self.task)
-        reward = SandboxedReward(self.sandbox, program, name=f"c{best.id}")
-        seeds = [self.config.seed + 1000 + j for j in range(self.config.final_seeds)]
-        try:
-            final = final_evaluation(
-                self.trainer,
-                reward,
-                seeds,
-                self.num_steps,
-                baselines=self.config.baselines,
-                checkpoint_dir=self.workspace.checkpoint_dir(self.run_id) / "final",
-                log_dir=self.workspace.tb_dir(self.run_id) / "final",
-            )
-        finally:
-            reward.close()
-        for name, arm in final.baselines.items():
-            self.store.record_evaluation(
-                self.run_id,
-                kind="baseline",
-                baseline=name,
-                per_seed=arm.per_seed,
-                seeds=final.seeds,
-                details={"success_rates": arm.success_rates, "num_steps": final.num_steps},
-            )
-        self.store.record_evaluation(
-            self.run_id,
-            kind="final",
-            candidate_id=best.id,
-            per_seed=final.method.per_seed,
-            seeds=final.seeds,
-            details={
-                "success_rates": final.method.success_rates,
-                "checkpoints": final.method.checkpoints,
-                "num_steps": final.num_steps,
-            },
-        )
-        return final
-
-    def _summary(self, wall_time_s: float) -> dict[str, Any]:
-        run = self.store.get_run(self.run_id)
-        best = self.store.get_candidate(run.best_candidate_id) if run.best_candidate_id else None
-        if best is not None:
-            (self.run_dir / "best_reward.py").write_text(best.code, "utf-8")
-        iterations = self.store.list_iterations(self.run_id)
-        env_steps = sum(int(i.details.get("env_steps", 0)) for i in iterations)
-        full = sum(int(i.details.get("full_budget_steps", 0)) for i in iterations)
-        evaluations = {
-            (e.kind, e.baseline or "method"): e for e in self.store.list_evaluations(self.run_id)
-        }
-        out: dict[str, Any] = {
-            "run_id": self.run_id,
-            "task": self.task.id,
-            "best_candidate": best.id if best else None,
-            "best_fitness": best.fitness if best else None,
-            "best_success_rate": best.details.get("success_rate") if best else None,
-            "iterations": sum(1 for i in iterations if i.status == "finished"),
-            "env_steps": env_steps,
-            "full_budget_env_steps": full,
-            "reward_path": str(self.run_dir / "best_reward.py") if best else None,
-            "wall_time_s": round(wall_time_s, 1),
-        }
-        final_rec = evaluations.get(("final", "method"))
-        if final_rec is not None:
-            out["final"] = {"mean": final_rec.mean, "std": final_rec.std}
-            for name in ("env", "sparse"):
-                base = evaluations.get(("baseline", name))
-                if base is not None:
-                    out[name] = {"mean": base.mean, "std": base.std}
-            out["human_normalized"] = human_normalized_score(
-                final_rec.mean, out.get("env", {}).get("mean"), out.get("sparse", {}).get("mean")
-            )
-        usage = self.store.model_usage(self.run_id)
-        out["model"] = {"tokens": usage.total_tokens, "cost_usd": usage.cost_usd}
-        return out
 
 
 class _OutOfProposals(Exception):
