@@ -51,6 +51,14 @@ def test_search_prints_a_json_summary_and_a_finished_run_cannot_be_resumed(
     assert {c.iteration for c in store.list_candidates(run.id)} == {0}
     assert "final" not in summary  # --final-seeds 0
 
+    # the report renders the best policy's animation from its checkpoint and embeds it
+    report = run_cli("report", run.id, "--workspace", str(tmp_path))
+    assert report.returncode == 0, report.stderr[-3000:]
+    gif = Workspace(tmp_path).gif_path(run.id)
+    assert gif.read_bytes().startswith(b"GIF89a")
+    html = Workspace(tmp_path).report_path(run.id).read_text()
+    assert 'data-plot="animation"' in html and "data:image/gif;base64," in html
+
     again = run_cli("resume", run.id, "--workspace", str(tmp_path))
     assert again.returncode == 1
     assert "already finished" in again.stderr and run.id in again.stderr
@@ -91,6 +99,10 @@ def test_human_feedback_is_read_from_stdin_after_each_iteration_but_the_last(tmp
         assert f"iteration {iteration.iteration}: 2 candidates" in digest
         listed = [int(c) for c in re.findall(r"candidate #(\d+) \(slot", digest)]
         assert listed and listed[0] == iteration.best_candidate_id, digest
+        # and where to watch the best policy: a GIF rendered from its checkpoint
+        (gif,) = re.findall(r"animation of the best policy: (\S+\.gif)", digest)
+        assert Path(gif).name == f"iteration_{iteration.iteration}.gif"
+        assert Path(gif).read_bytes().startswith(b"GIF89a")
 
     # iteration 1 was designed from the person's text instead of the reflection, iteration 2
     # from the reflection alone

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import re
+from html import escape
 
 import numpy as np
 import pytest
 
 from rewardforge.errors import RunError
-from rewardforge.report import render_policy_gif, write_report
+from rewardforge.report import ensure_best_animation, render_policy_gif, write_report
 from rewardforge.report.plots import nice_ticks
 from rewardforge.runs import Workspace
 from rewardforge.tasks import get_task
@@ -55,6 +56,16 @@ def test_report_embeds_the_gif_and_escapes_hostile_text(fake, tmp_path):
     html = write_report(store, run.id, tmp_path / "r.html").read_text()
     assert 'data-plot="animation"' in html and "data:image/gif;base64,R0lGODlh" in html
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+
+
+def test_a_run_without_a_policy_to_render_gets_no_animation_and_the_report_says_why(fake, tmp_path):
+    ws, run = fake
+    assert ensure_best_animation(ws.store, run.id, ws.gif_path(run.id)) is None
+    reason = ws.store.get_run(run.id).summary["animation_error"]
+    assert re.match(r"candidate #\d+ was trained by Stable-Baselines3; its animation", reason)
+    html = write_report(ws.store, run.id, tmp_path / "r.html").read_text()
+    assert escape(reason) in html
+    assert not ws.gif_path(run.id).exists()
 
 
 def test_report_of_an_empty_run_says_so(tmp_path):

@@ -41,7 +41,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--out", metavar="FILE", help="where to write it (default: <run dir>/report.html)"
     )
-    p.add_argument("--gif", metavar="FILE", help="animation to embed (default: <run dir>/best.gif)")
+    p.add_argument(
+        "--gif",
+        metavar="FILE",
+        help="animation to embed (default: <run dir>/best.gif, rendered from the best "
+        "policy's checkpoint when missing)",
+    )
+    p.add_argument("--no-animation", action="store_true", help="do not render a missing animation")
     p.set_defaults(func=run_report)
 
     p = sub.add_parser(
@@ -188,13 +194,16 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from rewardforge.report import write_report
+    from rewardforge.report import ensure_best_animation, write_report
 
     workspace = open_workspace(args, args.run)
     assert workspace is not None
     run = workspace.store.get_run(args.run)
     out = args.out or workspace.report_path(run.id)
-    path = write_report(workspace.store, run.id, out, gif_path=args.gif)
+    gif = args.gif
+    if gif is None and not args.no_animation:
+        gif = ensure_best_animation(workspace.store, run.id, workspace.gif_path(run.id))
+    path = write_report(workspace.store, run.id, out, gif_path=gif)
     console.print(f"wrote {path}")
     return 0
 

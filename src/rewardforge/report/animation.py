@@ -1,4 +1,5 @@
-"""``render_policy_gif``: an animation of a policy, from the environment's rgb_array frames."""
+"""Animations of policies from the environment's rgb_array frames: ``render_policy_gif`` for
+any policy function, ``animate_candidate`` for the policy a run trained on a candidate's reward."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from rewardforge.errors import MissingExtraError, RunError
+from rewardforge.errors import MissingExtraError, RewardforgeError, RunError
+from rewardforge.runs.store import RunStore
 from rewardforge.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
@@ -84,3 +86,62 @@ def render_policy_gif(
     )
     logger.info("wrote %d frames to %s", len(frames), path)
     return path
+
+
+def animate_candidate(
+    store: RunStore,
+    run_id: str,
+    path: str | Path,
+    *,
+    candidate_id: int | None = None,
+    task: Task | None = None,
+    num_frames: int = 150,
+) -> Path:
+    """A GIF of the policy trained on a candidate's reward (the run's best by default), from
+    its recorded checkpoint. Raises ``RunError`` saying why when there is none to show or the
+    environment cannot render."""
+    from rewardforge.rl.checkpoint import load_policy
+    from rewardforge.runs.summary import best_candidate, best_training
+
+    run = store.get_run(run_id)
+    candidate = store.get_candidate(candidate_id) if candidate_id else best_candidate(store, run)
+    if candidate is None:
+        raise RunError(f"run {run.id} has no trained candidate to animate yet")
+    training = best_training(store, candidate)
+    if training is None or training.checkpoint is None:
+        raise RunError(f"candidate #{candidate.id} has no policy checkpoint on disk to animate")
+    if Path(training.checkpoint).suffix == ".zip":
+        raise RunError(
+            f"candidate #{candidate.id} was trained by Stable-Baselines3; its animation is not "
+            "rendered here (load the .zip with SB3 and record it with gymnasium's RecordVideo)"
+        )
+    if task is None:
+        from rewardforge.tasks import get_task
+
+        task = get_task(run.task_id)
+    try:
+        policy = load_policy(training.checkpoint)
+    except RewardforgeError as exc:
+        raise RunError(f"cannot animate candidate #{candidate.id}: {exc}") from exc
+    # spread the frames over one episode's length: a long episode plays faster, not cut short
+    skip = max(1, task.max_episode_steps // num_frames)
+    return render_policy_gif(
+        task, policy.act, path, num_frames, seed=training.seed, frame_skip=skip
+    )
+
+
+def ensure_best_animation(store: RunStore, run_id: str, path: str | Path) -> Path | None:
+    """``path`` when it holds the best policy's GIF (rendered now if missing), else None with
+    the reason kept in the run's summary as ``animation_error`` (the report shows it)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    try:
+        return animate_candidate(store, run_id, path)
+    except RunError as exc:
+        logger.info("no animation for run %s: %s", run_id, exc)
+        run = store.get_run(run_id)
+        store.set_run_status(
+            run.id, run.status, summary={"animation_error": str(exc)}, error=run.error
+        )
+        return None

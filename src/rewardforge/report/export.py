@@ -18,9 +18,9 @@ from typing import Any
 
 from rewardforge import __version__
 from rewardforge.errors import RunError
-from rewardforge.runs.records import CandidateRecord, TrainingRecord
+from rewardforge.runs.records import CandidateRecord
 from rewardforge.runs.store import RunStore
-from rewardforge.runs.summary import best_candidate
+from rewardforge.runs.summary import best_candidate, best_training
 from rewardforge.runs.workspace import Workspace
 from rewardforge.tasks.spec import Task
 
@@ -214,17 +214,6 @@ def standalone_reward_module(task: Task, code: str, *, header: str = "") -> str:
     return text
 
 
-def _best_training(store: RunStore, candidate: CandidateRecord) -> TrainingRecord | None:
-    trainings = [
-        t
-        for t in store.list_trainings(candidate_id=candidate.id)
-        if t.checkpoint and Path(t.checkpoint).exists()
-    ]
-    if not trainings:
-        return None
-    return max(trainings, key=lambda t: (t.budget_steps, t.fitness or float("-inf"), -t.seed))
-
-
 def _copy_checkpoint(source: Path, out: Path) -> Path:
     """SB3 ``.zip`` files are copied as they are; rewardforge's own checkpoints become a
     TorchScript ``policy.pt`` (loadable with ``torch.jit.load``, no rewardforge needed) and the
@@ -374,7 +363,7 @@ def export_run(
     )
     reward_path = out / "reward.py"
     reward_path.write_text(standalone_reward_module(task, candidate.code, header=header), "utf-8")
-    training = _best_training(store, candidate)
+    training = best_training(store, candidate)
     checkpoint: Path | None = None
     if training is not None and training.checkpoint:
         checkpoint = _copy_checkpoint(Path(training.checkpoint), out)

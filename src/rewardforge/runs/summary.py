@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from rewardforge.runs.meta import process_alive
-from rewardforge.runs.records import CandidateRecord, EvaluationRecord, RunRecord
+from rewardforge.runs.records import CandidateRecord, EvaluationRecord, RunRecord, TrainingRecord
 from rewardforge.runs.store import RunStore
 
 
@@ -24,6 +25,18 @@ def best_candidate(store: RunStore, run: RunRecord) -> CandidateRecord | None:
         return store.get_candidate(run.best_candidate_id)
     scored = [c for c in store.list_candidates(run.id) if c.fitness is not None]
     return max(scored, key=lambda c: (c.fitness, -c.id)) if scored else None
+
+
+def best_training(store: RunStore, candidate: CandidateRecord) -> TrainingRecord | None:
+    """The candidate's training with a checkpoint on disk: the longest, then the fittest."""
+    trainings = [
+        t
+        for t in store.list_trainings(candidate_id=candidate.id)
+        if t.checkpoint and Path(t.checkpoint).exists()
+    ]
+    if not trainings:
+        return None
+    return max(trainings, key=lambda t: (t.budget_steps, t.fitness or float("-inf"), -t.seed))
 
 
 def human_normalized_score(

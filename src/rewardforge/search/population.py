@@ -55,7 +55,6 @@ from rewardforge.rewards.sandbox import SandboxedReward
 from rewardforge.rl.sac import SACConfig
 from rewardforge.rl.shared_sac import MemberEvaluation, SharedSACPopulation
 from rewardforge.rl.types import EvalResult
-from rewardforge.runs.summary import iteration_digest
 from rewardforge.search.feedback import reflection_data, reflection_text
 from rewardforge.search.runner import SearchEvent, _OutOfProposals, _proposal
 from rewardforge.search.training import CandidateOutcome
@@ -363,7 +362,8 @@ class PopulationSearch:
         ask = self.search.ask_feedback if self.config.feedback == "human" else None
         last = it == self.config.iterations - 1
         if ask is not None and not last and not self.search._reached_target():
-            text = ask(iteration_digest(self.store, self.run_id, it))
+            best = self.store.get_iteration(self.run_id, it)
+            text = ask(self.search.feedback_digest(it, best.best_candidate_id if best else None))
             self.store.set_iteration_feedback(self.run_id, it, human_feedback=text or "")
 
     # --- saving and loading ---------------------------------------------------------------

@@ -637,8 +637,26 @@ class Search:
         last = it == self.num_iterations - 1
         ask = self.ask_feedback if self.config.feedback == "human" else None
         if ask is not None and not last and not self._reached_target():
-            text = ask(iteration_digest(self.store, self.run_id, it))
+            text = ask(self.feedback_digest(it, best_here.candidate_id if best_here else None))
             self.store.set_iteration_feedback(self.run_id, it, human_feedback=text or "")
+
+    def feedback_digest(self, it: int, candidate_id: int | None) -> str:
+        """What a person giving feedback sees: the iteration's best candidates, their component
+        statistics, and the path of an animation of the best one's policy (rendered now)."""
+        from rewardforge.report.animation import animate_candidate
+
+        animation = None
+        if candidate_id is not None:
+            path = self.run_dir / "animations" / f"iteration_{it}.gif"
+            try:
+                animation = str(
+                    animate_candidate(
+                        self.store, self.run_id, path, candidate_id=candidate_id, task=self.task
+                    )
+                )
+            except RunError as exc:  # the digest says why there is none
+                animation = f"none ({exc})"
+        return iteration_digest(self.store, self.run_id, it, animation_path=animation)
 
 
 class _OutOfProposals(Exception):
