@@ -13,16 +13,13 @@ from typing import Any
 from rewardforge.errors import MissingExtraError, ModelResponseError
 from rewardforge.llm.base import ChatModel
 from rewardforge.llm.http_errors import (
-    error_text,
-    is_transport_error,
     json_body,
     preview,
     response_text,
-    status_error,
+    sdk_errors,
 )
 from rewardforge.llm.openai_compat import NO_KEY
-from rewardforge.llm.redact import redact, register_secret
-from rewardforge.llm.retry import TransientError
+from rewardforge.llm.redact import register_secret
 from rewardforge.llm.types import Choice, Message, ParsedResponse, RawResponse, Usage
 
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
@@ -98,31 +95,15 @@ class AnthropicChatModel(ChatModel):
         if params.get("stop"):
             body["stop_sequences"] = params["stop"]
         start = time.monotonic()
-        try:
+        with sdk_errors(
+            sdk,
+            spec=self.spec,
+            timeout_s=timeout_s,
+            key_hint=self._key_hint,
+            base_url=self.base_url,
+        ):
             response = self._client.messages.with_raw_response.create(**body, timeout=timeout_s)
             text = response_text(response)
-        except sdk.APITimeoutError:
-            raise TransientError(f"no answer within the {timeout_s:.3g}s request timeout") from None
-        except sdk.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            raise TransientError(
-                f"connection failed: {redact(str(cause)) or type(cause).__name__}"
-            ) from None
-        except sdk.APIStatusError as exc:
-            message, _ = error_text(exc.body, exc.message)
-            raise status_error(
-                spec=self.spec,
-                status=exc.status_code,
-                message=message,
-                request_id=exc.request_id,
-                headers=exc.response.headers,
-                key_hint=self._key_hint,
-                base_url=self.base_url,
-            ) from None
-        except Exception as exc:
-            if is_transport_error(exc):
-                raise TransientError(f"connection failed: {redact(str(exc))}") from None
-            raise
         return RawResponse(
             text=text,
             request_id=response.headers.get("request-id"),

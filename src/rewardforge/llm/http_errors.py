@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rewardforge.errors import ModelAuthError, ModelError, ModelRequestError, ModelResponseError
@@ -71,6 +73,48 @@ def status_error(
         status_code=status,
         request_id=request_id,
     )
+
+
+@contextmanager
+def sdk_errors(
+    sdk: Any,
+    *,
+    spec: str,
+    timeout_s: float,
+    key_hint: str,
+    base_url: str | None,
+    on_status: Callable[[int, str, str | None], None] | None = None,
+) -> Iterator[None]:
+    """Turn the errors of a Stainless-generated SDK (``openai``, ``anthropic``: the same
+    exception classes) into ours: timeouts and dropped connections are ``TransientError``
+    (retried), an HTTP error status is ``status_error``'s typed error. ``on_status(status,
+    message, param)`` may raise a more specific error first."""
+    try:
+        yield
+    except sdk.APITimeoutError:
+        raise TransientError(f"no answer within the {timeout_s:.3g}s request timeout") from None
+    except sdk.APIConnectionError as exc:
+        cause = exc.__cause__ or exc
+        raise TransientError(
+            f"connection failed: {redact(str(cause)) or type(cause).__name__}"
+        ) from None
+    except sdk.APIStatusError as exc:
+        message, param = error_text(exc.body, exc.message)
+        if on_status is not None:
+            on_status(exc.status_code, message, param)
+        raise status_error(
+            spec=spec,
+            status=exc.status_code,
+            message=message,
+            request_id=exc.request_id,
+            headers=exc.response.headers,
+            key_hint=key_hint,
+            base_url=base_url,
+        ) from None
+    except Exception as exc:
+        if is_transport_error(exc):
+            raise TransientError(f"connection failed: {redact(str(exc))}") from None
+        raise
 
 
 def is_transport_error(exc: BaseException) -> bool:

@@ -17,15 +17,13 @@ from rewardforge.errors import ModelResponseError
 from rewardforge.llm.base import ChatModel, NUnsupportedError
 from rewardforge.llm.http_errors import (
     error_text,
-    is_transport_error,
     json_body,
     preview,
     rejects_n,
     response_text,
-    status_error,
+    sdk_errors,
 )
 from rewardforge.llm.redact import redact, register_secret
-from rewardforge.llm.retry import TransientError
 from rewardforge.llm.types import Choice, Message, ParsedResponse, RawResponse, Usage
 
 #: Placeholder key for local servers that need none (the SDK insists on some value).
@@ -90,35 +88,23 @@ class OpenAIChatModel(ChatModel):
         if params.get("stop"):
             body["stop"] = params["stop"]
         start = time.monotonic()
-        try:
+
+        def n_rejected(status: int, message: str, param: str | None) -> None:
+            if n > 1 and rejects_n(status, message, param):
+                raise NUnsupportedError(redact(message)) from None
+
+        with sdk_errors(
+            openai,
+            spec=self.spec,
+            timeout_s=timeout_s,
+            key_hint=self._key_hint,
+            base_url=self.base_url,
+            on_status=n_rejected,
+        ):
             response = self._client.chat.completions.with_raw_response.create(
                 **body, timeout=timeout_s
             )
             text = response_text(response)
-        except openai.APITimeoutError:
-            raise TransientError(f"no answer within the {timeout_s:.3g}s request timeout") from None
-        except openai.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            raise TransientError(
-                f"connection failed: {redact(str(cause)) or type(cause).__name__}"
-            ) from None
-        except openai.APIStatusError as exc:
-            message, param = error_text(exc.body, exc.message)
-            if n > 1 and rejects_n(exc.status_code, message, param):
-                raise NUnsupportedError(redact(message)) from None
-            raise status_error(
-                spec=self.spec,
-                status=exc.status_code,
-                message=message,
-                request_id=exc.request_id,
-                headers=exc.response.headers,
-                key_hint=self._key_hint,
-                base_url=self.base_url,
-            ) from None
-        except Exception as exc:
-            if is_transport_error(exc):
-                raise TransientError(f"connection failed: {redact(str(exc))}") from None
-            raise
         return RawResponse(
             text=text,
             request_id=response.headers.get("x-request-id"),
