@@ -81,6 +81,8 @@ def test_report_of_an_empty_run_says_so(tmp_path):
 def test_nice_ticks():
     assert nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert nice_ticks(3.0, 3.0)[0] <= 3.0 <= nice_ticks(3.0, 3.0)[-1]
+    one = nice_ticks(2000.0, 2000.0)  # every curve ends at the same step count
+    assert one[0] < 2000.0 < one[-1] and len({f"{t:.4g}" for t in one}) == len(one)
     assert nice_ticks(float("nan"), 1.0) == [0.0, 1.0]
 
 

@@ -55,6 +55,8 @@ def render_policy_gif(
         raise MissingExtraError("imageio", "render", "Writing an animation of a policy") from None
     path = Path(path)
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame prints on import otherwise
+    # frames are drawn off screen; without a display SDL would complain on stderr
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     try:
         env = task.make_env(num_envs=1, seed=seed, render_mode="rgb_array")
     except Exception as exc:

@@ -38,8 +38,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """About ``count`` round tick values covering [low, high]."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return [0.0, 1.0]
-    if high - low < 1e-12:
-        low, high = low - 0.5, high + 0.5
+    if high - low < 1e-12:  # one value: room on both sides, in proportion to its size
+        pad = max(abs(low) * 0.1, 0.5)
+        low, high = low - pad, high + pad
     raw = (high - low) / max(count, 1)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
@@ -148,6 +149,11 @@ def line_chart(
                 f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2">'
                 f"<title>{escape(s.name)}</title></polyline>"
             )
+            if len(pts) == 1:  # a line through one point is invisible: mark it
+                parts.append(
+                    f'<circle cx="{coords[0][0]:.1f}" cy="{coords[0][1]:.1f}" r="3" '
+                    f'fill="{color}"><title>{escape(s.name)}</title></circle>'
+                )
         ly = top + 14 + 18 * i
         parts.append(
             f'<rect x="{left + pw + 12}" y="{ly - 9}" width="12" height="12" fill="{color}"/>'
