@@ -55,7 +55,11 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 def _fmt(value: float) -> str:
     if value == 0:
         return "0"
-    if abs(value) >= 1e4 or abs(value) < 1e-3:
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.4g}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:.4g}k"  # environment steps: 25k, not 2.5e+04
+    if abs(value) < 1e-3:
         return f"{value:.2g}"
     return f"{value:.4g}"
 
