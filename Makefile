@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_ARGS ?=
 
-.PHONY: test demo lint typecheck install bench clean
+.PHONY: test demo lint typecheck install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
