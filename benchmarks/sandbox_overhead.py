@@ -91,6 +91,40 @@ def measure_population(sandbox: RewardSandbox, num_programs: int, batch: int, re
     }
 
 
+def measure_pipe_floor(repeats: int) -> float:
+    """Median round trip of one byte to a child process blocked in ``read`` and back, the
+    parent polling its end as the sandbox's channel does: the wake-up cost any call into
+    another process pays on this machine, before any sandbox work."""
+    import os
+
+    to_child_r, to_child_w = os.pipe()
+    to_parent_r, to_parent_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child echoes until told to stop
+        while os.read(to_child_r, 1) == b"a":
+            os.write(to_parent_w, b"x")
+        os._exit(0)
+
+    os.set_blocking(to_parent_r, False)
+
+    def round_trip() -> None:
+        os.write(to_child_w, b"a")
+        while True:
+            try:
+                os.read(to_parent_r, 1)
+                return
+            except BlockingIOError:
+                continue
+
+    try:
+        return _median_us(round_trip, repeats)
+    finally:
+        os.write(to_child_w, b"q")
+        os.waitpid(pid, 0)
+        for fd in (to_child_r, to_child_w, to_parent_r, to_parent_w):
+            os.close(fd)
+
+
 def measure_startup(num: int) -> dict:
     """Wall time of ``RewardSandbox()`` (spawn, import numpy, confine, ready)."""
     times = []
@@ -115,8 +149,10 @@ def main() -> None:
         rows = measure_calls(sandbox, [1, 64, 1024], args.repeats)
         population = measure_population(sandbox, 16, 1024, max(100, args.repeats // 10))
     startup = measure_startup(args.startups)
+    floor = round(measure_pipe_floor(args.repeats), 1)
     if args.json:
-        print(json.dumps({"calls": rows, "population": population, **startup}, indent=2))
+        out = {"calls": rows, "population": population, **startup, "pipe_round_trip_us": floor}
+        print(json.dumps(out, indent=2))
         return
     print(f"{'batch':>6} {'in-process us':>14} {'sandboxed us':>13} {'extra us':>9}")
     for row in rows:
@@ -129,6 +165,7 @@ def main() -> None:
         f"evaluate_many {population['evaluate_many_us']} us, one call each "
         f"{population['one_call_each_us']} us"
     )
+    print(f"bare pipe round trip between two processes (the floor): {floor} us")
     print(
         f"worker start-up: median {startup['startup_median_s']} s, "
         f"max {startup['startup_max_s']} s ({args.startups} starts)"
