@@ -23,6 +23,7 @@ import numpy as np
 
 from rewardforge.preference.render import SIM_STATE, StateRenderer
 from rewardforge.preference.teachers import EQUAL, FIRST, SECOND, PairBatch, Teacher
+from rewardforge.rl.evaluation import first_episodes
 from rewardforge.rl.types import EvalResult
 from rewardforge.tasks.spec import Task
 
@@ -72,21 +73,10 @@ def final_states(
     seeds = [seed + e for _ in range(num_members) for e in range(episodes)]
     env = task.make_env(num_envs=total)
     final: dict[str, np.ndarray] = {}
-    try:
-        obs = env.reset(seed=seeds)
-        finished = np.zeros(total, dtype=bool)
-        for _ in range(task.max_episode_steps + 1):
-            result = env.step(act(obs))
-            new = result.episodes.done & ~finished
-            for name, values in result.variables.items():
-                store = final.setdefault(name, np.zeros_like(np.asarray(values)))
-                store[new] = np.asarray(values)[new]
-            finished |= new
-            obs = result.obs
-            if finished.all():
-                break
-    finally:
-        env.close()
+    for result, _, new in first_episodes(env, act, task.max_episode_steps, seeds):
+        for name, values in result.variables.items():
+            store = final.setdefault(name, np.zeros_like(np.asarray(values)))
+            store[new] = np.asarray(values)[new]
     frames = None
     if renderer is not None and SIM_STATE in final:
         frames = renderer.render(final[SIM_STATE])

@@ -7,7 +7,7 @@ counts, later ones (after autoreset) are ignored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,27 @@ ActFn = Callable[[np.ndarray], np.ndarray]
 ObserveFn = Callable[[Any, np.ndarray], None]
 
 
+def first_episodes(
+    env: Any, act: ActFn, max_steps: int, seed: Any = None
+) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    """Reset ``env`` (with ``seed`` when given) and step it with ``act`` until every environment
+    has ended its first episode, then close it. Yields each step's result, the environments
+    still in their first episode before the step, and those whose first episode ended at it."""
+    finished = np.zeros(env.num_envs, dtype=bool)
+    try:
+        obs = env.reset() if seed is None else env.reset(seed=seed)
+        for _ in range(max_steps + 1):
+            result = env.step(act(obs))
+            new = result.episodes.done & ~finished
+            yield result, ~finished, new
+            finished |= new
+            obs = result.obs
+            if finished.all():
+                break
+    finally:
+        env.close()
+
+
 def evaluate_policies(
     task: Task,
     act: ActFn,
@@ -35,31 +56,20 @@ def evaluate_policies(
     """Run ``num_episodes`` episodes per member; ``act(obs (K*N, ...)) -> actions``."""
     n = num_episodes or task.num_eval_episodes
     total = num_members * n
+    success = np.zeros(total, dtype=bool)
+    returns = np.zeros(total)
+    lengths = np.zeros(total, dtype=np.int64)
+    scores = np.zeros(total)
     env = task.make_env(num_envs=total, seed=seed)
-    try:
-        obs = env.reset()
-        finished = np.zeros(total, dtype=bool)
-        success = np.zeros(total, dtype=bool)
-        returns = np.zeros(total)
-        lengths = np.zeros(total, dtype=np.int64)
-        scores = np.zeros(total)
-        for _ in range(task.max_episode_steps + 1):
-            result = env.step(act(obs))
-            if observe is not None:
-                observe(result, ~finished)
-            ep = result.episodes
-            new = ep.done & ~finished
-            success[new] = ep.success[new]
-            returns[new] = ep.env_return[new]
-            lengths[new] = ep.length[new]
-            if ep.score is not None:
-                scores[new] = ep.score[new]
-            finished |= new
-            obs = result.obs
-            if finished.all():
-                break
-    finally:
-        env.close()
+    for result, alive, new in first_episodes(env, act, task.max_episode_steps):
+        if observe is not None:
+            observe(result, alive)
+        ep = result.episodes
+        success[new] = ep.success[new]
+        returns[new] = ep.env_return[new]
+        lengths[new] = ep.length[new]
+        if ep.score is not None:
+            scores[new] = ep.score[new]
     has_score = task.fitness_kind == "score" or task.score is not None
     return [
         _member_result(task, sl, success, returns, lengths, scores if has_score else None)

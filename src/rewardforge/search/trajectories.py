@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rewardforge.rl.evaluation import first_episodes
 from rewardforge.search.screening import Trajectory
 from rewardforge.tasks.spec import Task
 
@@ -28,22 +29,11 @@ def collect_trajectories(
     env = task.make_env(num_envs=total, seed=seed)
     steps: list[dict[str, np.ndarray]] = []
     alive_rows: list[np.ndarray] = []
-    finished = np.zeros(total, dtype=bool)
     success = np.zeros(total, dtype=bool)
-    try:
-        obs = env.reset()
-        for _ in range(task.max_episode_steps + 1):
-            result = env.step(act(obs))
-            alive_rows.append(~finished)
-            steps.append({k: np.asarray(v) for k, v in result.variables.items()})
-            new = result.episodes.done & ~finished
-            success[new] = result.episodes.success[new]
-            finished |= new
-            obs = result.obs
-            if finished.all():
-                break
-    finally:
-        env.close()
+    for result, alive, new in first_episodes(env, act, task.max_episode_steps):
+        alive_rows.append(alive)
+        steps.append({k: np.asarray(v) for k, v in result.variables.items()})
+        success[new] = result.episodes.success[new]
     names = [n for n in steps[0] if not n.startswith("_")] if steps else []
     alive = np.stack(alive_rows)  # (T, total)
     out = []
