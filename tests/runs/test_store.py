@@ -150,6 +150,19 @@ def test_run_status_summary_and_stale_runs(workspace):
     assert effective_status(run) == "interrupted"
 
 
+def test_summary_update_leaves_status_error_and_owner_alone(workspace):
+    store = workspace.store
+    run = store.create_run("mountaincar", "evolve", {})
+    store.set_run_status(run.id, "failed", summary={"a": 1}, error="boom")
+    with store._write() as conn:  # owned by another process, as a search beside a `report`
+        conn.execute("UPDATE runs SET pid = ?, host = ? WHERE id = ?", (1, "elsewhere", run.id))
+    after = store.update_run_summary(run.id, {"animation_error": "no renderer"})
+    assert after.summary == {"a": 1, "animation_error": "no renderer"}
+    assert (after.status, after.error, after.pid, after.host) == ("failed", "boom", 1, "elsewhere")
+    with pytest.raises(RunError, match="no run 'nope'"):
+        store.update_run_summary("nope", {})
+
+
 def test_workspace_root_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv("REWARDFORGE_HOME", raising=False)
     monkeypatch.chdir(tmp_path)

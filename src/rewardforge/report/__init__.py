@@ -6,9 +6,9 @@ from rewardforge.report.html import write_report
 
 __all__ = [
     "ExportResult",
-    "export_run",
     "animate_candidate",
     "ensure_best_animation",
+    "export_run",
     "render_policy_gif",
     "standalone_reward_module",
     "write_report",

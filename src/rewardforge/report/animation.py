@@ -142,8 +142,5 @@ def ensure_best_animation(store: RunStore, run_id: str, path: str | Path) -> Pat
         return animate_candidate(store, run_id, path)
     except RunError as exc:
         logger.info("no animation for run %s: %s", run_id, exc)
-        run = store.get_run(run_id)
-        store.set_run_status(
-            run.id, run.status, summary={"animation_error": str(exc)}, error=run.error
-        )
+        store.update_run_summary(run_id, {"animation_error": str(exc)})
         return None

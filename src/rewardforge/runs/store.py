@@ -277,10 +277,7 @@ class RunStore:
     ) -> RunRecord:
         check_choice(status, RUN_STATUSES, "run status")
         with self._write() as conn:
-            row = conn.execute("SELECT summary FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None:
-                raise RunNotFoundError(f"no run {run_id!r} in workspace {self.path.parent}")
-            merged = {**json.loads(row["summary"] or "{}"), **dict(summary or {})}
+            merged = self._merged_summary(conn, run_id, summary)
             pid, host = (os.getpid(), socket.gethostname()) if status == "running" else (None, None)
             conn.execute(
                 "UPDATE runs SET status = ?, summary = ?, error = ?, updated_at = ?,"
@@ -288,6 +285,25 @@ class RunStore:
                 (status, to_json(merged), error, utc_now(), pid, host, run_id),
             )
         return self.get_run(run_id)
+
+    def update_run_summary(self, run_id: str, summary: Mapping[str, Any]) -> RunRecord:
+        """Merge ``summary`` into the run's summary; status, error and owner stay as they are
+        (a ``report`` beside a running search must not claim the run)."""
+        with self._write() as conn:
+            merged = self._merged_summary(conn, run_id, summary)
+            conn.execute(
+                "UPDATE runs SET summary = ?, updated_at = ? WHERE id = ?",
+                (to_json(merged), utc_now(), run_id),
+            )
+        return self.get_run(run_id)
+
+    def _merged_summary(
+        self, conn: sqlite3.Connection, run_id: str, summary: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        row = conn.execute("SELECT summary FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFoundError(f"no run {run_id!r} in workspace {self.path.parent}")
+        return {**json.loads(row["summary"] or "{}"), **dict(summary or {})}
 
     def set_best(self, run_id: str, candidate_id: int) -> None:
         with self._write() as conn:

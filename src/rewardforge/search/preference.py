@@ -194,9 +194,7 @@ class PreferenceStrategy:
 
         def on_update(update: PreferenceUpdate) -> None:
             updates.append(update.to_dict())
-            self.store.set_run_status(
-                self.run_id, "running", summary={"preference_updates": updates}
-            )
+            self.store.update_run_summary(self.run_id, {"preference_updates": updates})
             scores = {0: update.fitness} if update.fitness is not None else {}
             s.on_event(
                 SearchEvent(

@@ -205,9 +205,7 @@ class Search:
                     break
                 except BudgetExceededError as exc:
                     logger.warning("model budget spent in iteration %d: %s", it, exc)
-                    self.store.set_run_status(
-                        self.run_id, "running", summary={"budget_stop": str(exc)}
-                    )
+                    self.store.update_run_summary(self.run_id, {"budget_stop": str(exc)})
                     self.on_event(SearchEvent("budget", it, {"message": str(exc)}))
                     break
             if self._reached_target():
@@ -344,7 +342,7 @@ class Search:
                     if ask
                     else self.task.success.code
                 )
-                self.store.set_run_status(self.run_id, "running", summary={"success_code": code})
+                self.store.update_run_summary(self.run_id, {"success_code": code})
             self._success_code = str(code)
         return self._success_code
 
@@ -542,7 +540,7 @@ class Search:
                 by_cid[o.candidate_id] = o
         if retries:
             total = int(self.store.get_run(self.run_id).summary.get("worker_retries", 0)) + retries
-            self.store.set_run_status(self.run_id, "running", summary={"worker_retries": total})
+            self.store.update_run_summary(self.run_id, {"worker_retries": total})
         gathered = [t for g in sorted(trajectories) for t in trajectories[g]]
         if gathered:
             step = max(1, len(gathered) // MAX_TRAJECTORIES)
