@@ -135,12 +135,16 @@ class Population(ABC):
 
     def _open_env(self) -> None:
         """(Re)build the vector env of ``num_rows`` environments and reset it."""
-        if self.env is not None:
-            self.env.close()
         seed = int(np.random.SeedSequence([*self.seeds, self._epoch]).generate_state(1)[0])
-        self.env = self.task.make_env(num_envs=self.num_rows, seed=seed)
+        self.env = self._make_env(self.num_rows, seed)
         self.obs = self.env.reset()
         self._epoch += 1
+
+    def _make_env(self, num_envs: int, seed: int) -> Any:
+        """A new vector env in place of ``self.env`` (hook: trainers may keep a worker)."""
+        if self.env is not None:
+            self.env.close()
+        return self.task.make_env(num_envs=num_envs, seed=seed)
 
     def keep(self, indices: Sequence[int]) -> None:
         """Continue only members ``indices`` (in that order); the others are dropped for good."""

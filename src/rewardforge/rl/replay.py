@@ -7,6 +7,9 @@ each transition carries every member's reward, computed from the stored variable
 (``relabel`` recomputes the whole table, e.g. after a reward changed; ``relabel_members`` only
 some members' columns, in batches). ``columns`` sets how many environments there are when they
 are not ``K * n`` (a shared population whose members take turns acting in ``n`` environments).
+
+With ``track_episodes`` the buffer also knows where each stored episode ends, so goal
+relabelling can draw a later transition of the same episode (``future_rows``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class ReplayBuffer:
         shared: bool,
         device: torch.device,
         columns: int | None = None,
+        track_episodes: bool = False,
     ) -> None:
         self.K, self.n = num_members, envs_per_member
         self.E = columns if columns is not None else num_members * envs_per_member
@@ -42,6 +46,10 @@ class ReplayBuffer:
         self.full = False
         self.data: dict[str, torch.Tensor] = {}
         self.variables: dict[str, np.ndarray] = {}
+        self.track_episodes = track_episodes
+        #: last row of each stored transition's episode (-1: the episode is still going on)
+        self.episode_end = np.zeros((0, self.E), dtype=np.int64)
+        self._episode_start = np.zeros(self.E, dtype=np.int64)
 
     @property
     def size(self) -> int:
@@ -71,6 +79,9 @@ class ReplayBuffer:
         for name, arr in self.variables.items():
             pad = np.zeros((rows - self.capacity, *arr.shape[1:]), dtype=arr.dtype)
             self.variables[name] = np.concatenate([arr, pad])
+        if self.track_episodes:
+            pad = np.full((rows - self.capacity, self.E), -1, dtype=np.int64)
+            self.episode_end = np.concatenate([self.episode_end, pad])
         self.capacity = rows
 
     def add(
@@ -81,8 +92,10 @@ class ReplayBuffer:
         terminated: np.ndarray,
         rewards: np.ndarray,
         variables: Mapping[str, np.ndarray],
+        done: np.ndarray | None = None,
     ) -> None:
-        """One vector step; ``rewards`` is ``(E,)`` (private) or ``(E, K)`` (shared). The
+        """One vector step; ``rewards`` is ``(E,)`` (private) or ``(E, K)`` (shared); ``done``
+        (episodes that ended at this step) is needed when the buffer tracks episodes. The
         buffer grows (doubling) while it is below its size and wraps around once it is full."""
         if self.pos == self.capacity:  # not reserved this far: grow
             self._grow(min(self.max_rows, max(1, 2 * self.capacity)))
@@ -99,12 +112,39 @@ class ReplayBuffer:
             if store is None:
                 store = self.variables[name] = np.zeros((self.capacity, *value.shape), value.dtype)
             store[i] = value
+        if self.track_episodes:
+            if done is None:
+                raise ValueError("a buffer that tracks episodes needs done= at every add()")
+            self._end_episodes(i, np.asarray(done, dtype=bool))
         self.pos += 1
         if self.pos == self.max_rows:  # at its size limit: overwrite the oldest from now on
             self.pos, self.full = 0, True
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """A batch per member, each ``(K, batch_size, ...)``; rewards are that member's own."""
+    def _end_episodes(self, row: int, done: np.ndarray) -> None:
+        self.episode_end[row] = -1
+        for e in np.flatnonzero(done):
+            start = self._episode_start[e]
+            if start <= row:
+                self.episode_end[start : row + 1, e] = row
+            else:  # the episode wrapped around the end of the ring
+                self.episode_end[start:, e] = row
+                self.episode_end[: row + 1, e] = row
+            self._episode_start[e] = (row + 1) % self.max_rows
+
+    def future_rows(self, t: np.ndarray, e: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """For transitions at rows ``t`` of columns ``e``, a row drawn uniformly from the same
+        episode at or after ``t`` (an episode still going on ends at the newest row)."""
+        if not self.track_episodes:
+            raise ValueError("future_rows needs a buffer made with track_episodes=True")
+        end = self.episode_end[t, e]
+        newest = (self.pos - 1) % self.capacity
+        end = np.where(end < 0, newest, end)
+        length = (end - t) % self.capacity + 1
+        offset = np.floor(rng.random(t.shape) * length).astype(np.int64)
+        return (t + offset) % self.capacity
+
+    def sample_index(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns ``(K, batch_size)`` of a batch per member (see ``sample``)."""
         t = rng.integers(0, self.size, size=(self.K, batch_size))
         if self.shared:
             e = rng.integers(0, self.E, size=(self.K, batch_size))
@@ -112,6 +152,11 @@ class ReplayBuffer:
             e = np.arange(self.K)[:, None] * self.n + rng.integers(
                 0, self.n, size=(self.K, batch_size)
             )
+        return t, e
+
+    def gather(self, t: np.ndarray, e: np.ndarray) -> dict[str, torch.Tensor]:
+        """The stored transitions at rows ``t`` and columns ``e`` (both ``(K, B)``)."""
+        batch_size = t.shape[1]
         t_idx = torch.as_tensor(t, device=self.device)
         e_idx = torch.as_tensor(e, device=self.device)
         out = {k: v[t_idx, e_idx] for k, v in self.data.items() if k != "rewards"}
@@ -121,6 +166,10 @@ class ReplayBuffer:
             rewards = rewards.gather(-1, member.expand(-1, batch_size, 1)).squeeze(-1)
         out["rewards"] = rewards
         return out
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """A batch per member, each ``(K, batch_size, ...)``; rewards are that member's own."""
+        return self.gather(*self.sample_index(batch_size, rng))
 
     def sample_variables(self, count: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The stored variables of ``count`` transitions drawn uniformly from every column."""
@@ -150,6 +199,9 @@ class ReplayBuffer:
                 value = value.index_select(2, members.to(self.device))
             self.data[key] = value.contiguous()
         self.variables = {k: v[:, cols.numpy()] for k, v in self.variables.items()}
+        if self.track_episodes:
+            self.episode_end = self.episode_end[:, cols.numpy()]
+            self._episode_start = self._episode_start[cols.numpy()]
         self.K, self.E = int(members.numel()), int(cols.numel())
 
     def relabel_members(
@@ -185,11 +237,20 @@ class ReplayBuffer:
             "full": self.full,
             "data": {k: v[:rows].cpu().clone() for k, v in self.data.items()},
             "variables": {k: torch.from_numpy(v[:rows].copy()) for k, v in self.variables.items()},
+            "episodes": (
+                {
+                    "end": torch.from_numpy(self.episode_end[:rows].copy()),
+                    "start": torch.from_numpy(self._episode_start.copy()),
+                }
+                if self.track_episodes
+                else None
+            ),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.capacity, self.pos, self.full = 0, int(state["pos"]), False
         self.data, self.variables = {}, {}
+        self.episode_end = np.zeros((0, self.E), dtype=np.int64)
         self._grow(int(state["capacity"]))
         self.full = bool(state["full"])
         for key, value in state["data"].items():
@@ -199,3 +260,7 @@ class ReplayBuffer:
             store = np.zeros((self.capacity, *array.shape[1:]), dtype=array.dtype)
             store[: len(array)] = array
             self.variables[name] = store
+        episodes = state.get("episodes")
+        if self.track_episodes and episodes is not None:
+            self.episode_end[: len(episodes["end"])] = episodes["end"].numpy()
+            self._episode_start = episodes["start"].numpy().copy()

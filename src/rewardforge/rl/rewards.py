@@ -98,10 +98,13 @@ class MemberRewards:
             out.update({id(f): r for f, r in zip(fns, results, strict=True)})
         return out
 
-    def own(self, transition: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def own(
+        self, transition: Mapping[str, np.ndarray], rows_per_member: int | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Each row's reward under its own member's function, and components (NaN where a
-        member's reward has no such component). Shapes ``(K*n,)``."""
-        n = self.envs_per_member
+        member's reward has no such component). Shapes ``(K*n,)``, member-major, where ``n``
+        is ``rows_per_member`` (default: the member's environments)."""
+        n = rows_per_member or self.envs_per_member
         total = self.num_members * n
         reward = np.zeros(total)
         components: dict[str, np.ndarray] = {}

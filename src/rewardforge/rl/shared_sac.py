@@ -114,24 +114,27 @@ class SharedSACPopulation(SACPopulation):
         self._scored[row] = self.steps >= self.config.learning_starts
 
     @torch.no_grad()
-    def _collect(self) -> None:
-        n = self.num_rows
+    def _act(self) -> tuple[np.ndarray, np.ndarray]:
         if self.steps < self.config.learning_starts:
             env_action = self.env.sample_actions(self._rng).astype(np.float32)
-            action = (env_action - self.bias) / self.scale
-        else:
-            obs = torch.as_tensor(self.obs, dtype=torch.float32, device=self.device)
-            every, _ = self.nets.sample(obs.expand(self.num_members, -1, -1), self.gen)
-            rows = torch.arange(n, device=self.device)
-            acting = torch.as_tensor(self.acting, device=self.device)
-            action = every[acting, rows].reshape(-1, *self.act_shape).cpu().numpy()
-            env_action = action * self.scale + self.bias
-        res = self.env.step(env_action)
+            return (env_action - self.bias) / self.scale, env_action
+        obs = self._obs(torch.as_tensor(self.obs, dtype=torch.float32, device=self.device))
+        every, _ = self.nets.sample(obs.expand(self.num_members, -1, -1), self.gen)
+        rows = torch.arange(self.num_rows, device=self.device)
+        acting = torch.as_tensor(self.acting, device=self.device)
+        action = every[acting, rows].reshape(-1, *self.act_shape).cpu().numpy()
+        return action, action * self.scale + self.bias
+
+    def _observe(self, res: Any, action: np.ndarray) -> None:
+        n = self.num_rows
         table, components = self.rewards.evaluate_all(res.variables, n)
         own = table[np.arange(n), self.acting].astype(np.float64)
         self.recorder.update(own, self._acting_components(components), res.episodes, self.acting)
-        assert self.obs is not None
+        if self.obs is None:
+            raise ConfigError("the environment was not reset before a step")
         self.buffer.add(self.obs, res.final_obs, action, res.terminated, table, res.variables)
+        if self.obs_norm is not None:
+            self.obs_norm.update(res.obs)
         self.obs = res.obs
         self.steps += n
         for row in np.flatnonzero(res.episodes.done):
@@ -304,6 +307,8 @@ class SharedSACPopulation(SACPopulation):
             "thompson": self.thompson.state_dict(),
             "steps": self.steps,
             "vec_steps": self._vec_steps,
+            "updates": self._updates,
+            "obs_norm": self.obs_norm.state_dict() if self.obs_norm is not None else None,
             "epoch": self._epoch,
             "wall_time": self.wall_time,
             "rng": self._rng.bit_generator.state,
@@ -329,6 +334,9 @@ class SharedSACPopulation(SACPopulation):
         self.buffer.load_state_dict(state["buffer"])
         self.thompson.load_state_dict(state["thompson"])
         self.steps, self._vec_steps = int(state["steps"]), int(state["vec_steps"])
+        self._updates = int(state.get("updates", 0))
+        if self.obs_norm is not None and state.get("obs_norm") is not None:
+            self.obs_norm.load_state_dict(state["obs_norm"])
         self._epoch, self.wall_time = int(state["epoch"]), float(state["wall_time"])
         self._rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])

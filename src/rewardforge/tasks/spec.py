@@ -106,12 +106,50 @@ class FitnessModel(_Strict):
     kind: FitnessKind = "success_rate"
     score: ScoreModel | None = None
     num_episodes: int = Field(default=10, gt=0)
+    target: float | None = Field(
+        None,
+        description="fitness at which the task counts as solved (success tasks: default 0.9; "
+        "score tasks: required for time-to-solve, e.g. a forward distance from the literature)",
+    )
 
     @model_validator(mode="after")
     def _score_given(self) -> FitnessModel:
         if self.kind == "score" and self.score is None:
             raise ValueError("kind 'score' needs a 'score' section with code and aggregate")
+        if self.kind == "success_rate" and self.target is not None and not 0 < self.target <= 1:
+            raise ValueError(f"a success-rate target must be in (0, 1], got {self.target}")
         return self
+
+
+class GoalModel(_Strict):
+    """A goal-conditioned task: which variable is the goal, which one is compared with it, where
+    the goal sits in the observation, and how goal-dependent variables are recomputed when a
+    transition is relabelled with another goal (hindsight experience replay)."""
+
+    variable: str = Field(description="the desired goal variable, e.g. goal")
+    achieved: str = Field(description="the variable the goal is compared with, same shape")
+    observation: str | list[int] = Field(
+        description="the observation key holding the goal (dict observations) or [start, stop] "
+        "of the flat observation"
+    )
+    recompute: dict[str, str] = Field(
+        default_factory=dict,
+        description="variables that depend on the goal (and 'env_reward', the environment's "
+        "reward) as numpy expressions over variables, e.g. "
+        "env_success: 'np.linalg.norm(grip_pos - goal, axis=-1) < 0.05'",
+    )
+
+    @field_validator("recompute")
+    @classmethod
+    def _expressions(cls, recompute: dict[str, str]) -> dict[str, str]:
+        for name, source in recompute.items():
+            try:
+                ast.parse(source, mode="eval")
+            except SyntaxError as exc:
+                raise ValueError(
+                    f"{name}: {source!r} is not a valid Python expression ({exc.msg})"
+                ) from None
+        return recompute
 
 
 class WrapperModel(_Strict):
@@ -163,6 +201,7 @@ class TaskModel(_Strict):
     trainers: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-trainer hyperparameter defaults for this task"
     )
+    goal: GoalModel | None = None
     tags: list[str] = Field(default_factory=list)
 
     @field_validator("variables")
@@ -241,6 +280,23 @@ class Score:
 
 
 @dataclass(frozen=True)
+class GoalSpec:
+    """See ``GoalModel``; ``recompute`` maps a variable name (or ``env_reward``) to its
+    expression."""
+
+    variable: str
+    achieved: str
+    observation: str | tuple[int, int]
+    recompute: dict[str, str] = field(default_factory=dict)
+
+
+#: The key of ``GoalSpec.recompute`` that gives the environment's reward for a new goal.
+GOAL_ENV_REWARD = "env_reward"
+#: Success-rate target when a task gives none.
+DEFAULT_SUCCESS_TARGET = 0.9
+
+
+@dataclass(frozen=True)
 class Task:
     """A task: environment factory, description, variables, success criterion and budgets."""
 
@@ -263,6 +319,15 @@ class Task:
     trainer_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     source_file: str | None = None
+    goal: GoalSpec | None = None
+    fitness_target: float | None = None
+
+    @property
+    def target(self) -> float | None:
+        """Fitness at which the task counts as solved (None: a score task that sets none)."""
+        if self.fitness_target is not None:
+            return self.fitness_target
+        return DEFAULT_SUCCESS_TARGET if self.fitness_kind == "success_rate" else None
 
     @property
     def variable_names(self) -> tuple[str, ...]:
@@ -391,7 +456,43 @@ def task_from_model(model: TaskModel, origin: str) -> Task:
         trainer_defaults={k: dict(v) for k, v in model.trainers.items()},
         tags=tuple(model.tags),
         source_file=origin,
+        goal=_goal_spec(model, variables, origin),
+        fitness_target=model.fitness.target,
     )
+
+
+def _goal_spec(model: TaskModel, variables: tuple[Variable, ...], origin: str) -> GoalSpec | None:
+    goal = model.goal
+    if goal is None:
+        return None
+    by_name = {v.name: v for v in variables}
+    for role, name in (("variable", goal.variable), ("achieved", goal.achieved)):
+        if name not in by_name:
+            raise TaskFileError(
+                f"task file {origin}: goal.{role} names {name!r}, which is not a variable."
+                f"{did_you_mean(name, by_name)}"
+            )
+    if by_name[goal.variable].shape != by_name[goal.achieved].shape:
+        raise TaskFileError(
+            f"task file {origin}: goal.variable {goal.variable!r} has shape "
+            f"{list(by_name[goal.variable].shape)} but goal.achieved {goal.achieved!r} has "
+            f"{list(by_name[goal.achieved].shape)}; they must match"
+        )
+    for name in goal.recompute:
+        if name != GOAL_ENV_REWARD and name not in by_name:
+            raise TaskFileError(
+                f"task file {origin}: goal.recompute names {name!r}, which is neither a variable "
+                f"nor {GOAL_ENV_REWARD!r}.{did_you_mean(name, by_name)}"
+            )
+    observation = goal.observation
+    if isinstance(observation, list):
+        if len(observation) != 2 or not 0 <= observation[0] < observation[1]:
+            raise TaskFileError(
+                f"task file {origin}: goal.observation must be a key or [start, stop] with "
+                f"0 <= start < stop, got {observation}"
+            )
+        observation = (observation[0], observation[1])
+    return GoalSpec(goal.variable, goal.achieved, observation, dict(goal.recompute))
 
 
 def load_task_file(path: str | Path) -> Task:

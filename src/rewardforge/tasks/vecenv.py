@@ -177,6 +177,12 @@ class _DictObs:
     def __init__(self, space: gym.spaces.Dict) -> None:
         self.keys = tuple(space.spaces)
         self.space = gym.spaces.flatten_space(space)
+        self.slices: dict[str, slice] = {}
+        start = 0
+        for key in self.keys:
+            size = int(gym.spaces.flatdim(space.spaces[key]))
+            self.slices[key] = slice(start, start + size)
+            start += size
 
     def flatten(self, obs: dict[str, Any]) -> np.ndarray:
         parts = [np.asarray(obs[k]) for k in self.keys]
@@ -260,6 +266,21 @@ def _merge_final(info: dict[str, Any], done: np.ndarray) -> dict[str, Any]:
     return merged
 
 
+def observation_slice(slices: dict[str, slice], where: str | tuple[int, int], task_id: str) -> slice:
+    """The part of the flat observation named by ``where`` (a dict-observation key, or
+    ``(start, stop)``), e.g. the goal of a goal-conditioned task."""
+    if isinstance(where, str):
+        if where not in slices:
+            from rewardforge.errors import did_you_mean
+
+            raise TaskError(
+                f"task {task_id}: the observation has no key {where!r}.{did_you_mean(where, slices)}"
+                f" Keys: {', '.join(slices) or 'none (a flat observation: give [start, stop])'}"
+            )
+        return slices[where]
+    return slice(int(where[0]), int(where[1]))
+
+
 class TaskVecEnv:
     """A vector environment for a task; see the module docstring."""
 
@@ -274,6 +295,8 @@ class TaskVecEnv:
         space = self.env.single_observation_space
         self._dict_obs = _DictObs(space) if isinstance(space, gym.spaces.Dict) else None
         self.single_observation_space = self._dict_obs.space if self._dict_obs else space
+        #: where each key of a dict observation sits in the flat observation the policy sees
+        self.observation_slices = dict(self._dict_obs.slices) if self._dict_obs else {}
         self.single_action_space = self.env.single_action_space
         self._seed = seed
         self._extract = _Extractor(task.variables, task.id)
