@@ -108,4 +108,3 @@ class GoalRelabeler:
             part = batch[key][..., self.goal_slice]
             batch[key][..., self.goal_slice] = torch.where(mask_t[..., None], goal_t, part)
         return mask
-

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 from torch import nn

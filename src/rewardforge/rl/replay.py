@@ -143,7 +143,9 @@ class ReplayBuffer:
         offset = np.floor(rng.random(t.shape) * length).astype(np.int64)
         return (t + offset) % self.capacity
 
-    def sample_index(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def sample_index(
+        self, batch_size: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Rows and columns ``(K, batch_size)`` of a batch per member (see ``sample``)."""
         t = rng.integers(0, self.size, size=(self.K, batch_size))
         if self.shared:

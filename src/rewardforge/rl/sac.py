@@ -99,9 +99,7 @@ class SACConfig:
 
     def __post_init__(self) -> None:
         if self.critic not in CRITICS:
-            raise ConfigError(
-                f"critic must be one of {', '.join(CRITICS)}, got {self.critic!r}"
-            )
+            raise ConfigError(f"critic must be one of {', '.join(CRITICS)}, got {self.critic!r}")
         if self.policy_delay < 1:
             raise ConfigError(f"policy_delay must be at least 1, got {self.policy_delay}")
         if self.her_ratio is not None and not 0.0 <= self.her_ratio <= 1.0:
@@ -158,7 +156,11 @@ class SACNets(nn.Module):
         return net(torch.cat([x, x])).view(2, obs.shape[0], obs.shape[1])
 
     def q_joint(
-        self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor, next_action: torch.Tensor
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        next_obs: torch.Tensor,
+        next_action: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """CrossQ: ``Q(s, a)`` and ``Q(s', a')``, each ``(2, K, B)``, from one forward pass of
         the critics over both batches (the batch statistics see both distributions)."""
@@ -308,7 +310,12 @@ class SACPopulation(Population):
         if self.obs is None:
             raise TrainerError("the environment was not reset before a step")
         self.buffer.add(
-            self.obs, res.final_obs, action, res.terminated, table, res.variables,
+            self.obs,
+            res.final_obs,
+            action,
+            res.terminated,
+            table,
+            res.variables,
             done=res.episodes.done,
         )
         if self.obs_norm is not None:
@@ -431,13 +438,13 @@ class SACPopulation(Population):
             "steps": self.steps,
         }
 
-
     def _actor_state(self, k: int) -> dict[str, torch.Tensor]:
         """Member ``k``'s actor, reading raw observations (normalisation folded in)."""
         state = member_state(self.nets.actor, k)
         if self.obs_norm is None:
             return state
         return fold_normalization(state, self.obs_norm.mean, self.obs_norm.std)
+
 
 class SACTrainer(Trainer):
     name = "sac"

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -73,7 +73,12 @@ class SharedSACPopulation(SACPopulation):
         relabel_batch: int = RELABEL_BATCH,
         **kwargs: Any,
     ) -> None:
-        super().__init__(task, rewards, seeds, config, **kwargs)
+        if config.her_ratio:
+            raise ConfigError(
+                "a shared population does not relabel goals (its members take turns in shared "
+                "environments); leave her_ratio unset"
+            )
+        super().__init__(task, rewards, seeds, replace(config, her_ratio=0.0), **kwargs)
         k, n = self.num_members, self.envs_per_member
         self.buffer = ReplayBuffer(
             k, n, self.obs_dim, self.act_dim, config.buffer_size, True, self.device, columns=n
@@ -222,6 +227,8 @@ class SharedSACPopulation(SACPopulation):
         for p in self.nets.actor.parameters():
             p.data[dst] = p.data[src]
         for net in (self.nets.critic, self.nets.target):
+            if net is None:
+                continue
             for p in net.parameters():
                 p.data[dst] = p.data[src]
                 p.data[k + dst] = p.data[k + src]

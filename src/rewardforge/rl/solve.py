@@ -58,7 +58,9 @@ class SolveResult:
             "time_to_solve": self.time_to_solve,
             "steps_to_solve": self.steps_to_solve,
             "best_fitness": self.best_fitness,
-            "curve": [[p.steps, round(p.seconds, 3), p.fitness, p.success_rate] for p in self.curve],
+            "curve": [
+                [p.steps, round(p.seconds, 3), p.fitness, p.success_rate] for p in self.curve
+            ],
         }
 
 

@@ -15,6 +15,7 @@ in the same process, for a population that dropped members). A child that dies i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -60,10 +61,8 @@ def _serve(conn: Connection) -> None:
     except (EOFError, KeyboardInterrupt, BrokenPipeError, ConnectionResetError):
         pass
     except Exception as exc:  # the environment failed: tell the parent what happened
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
             conn.send(("error", _portable(exc)))
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            pass
     finally:
         if env is not None:
             env.close()
@@ -205,10 +204,8 @@ class EnvWorker:
 
     def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
         if not getattr(self, "_closed", True) and getattr(self, "_proc", None) is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._proc.kill()
-            except Exception:
-                pass
 
 
 def usable_cores() -> int:

@@ -107,7 +107,7 @@ class FitnessModel(_Strict):
     score: ScoreModel | None = None
     num_episodes: int = Field(default=10, gt=0)
     target: float | None = Field(
-        None,
+        default=None,
         description="fitness at which the task counts as solved (success tasks: default 0.9; "
         "score tasks: required for time-to-solve, e.g. a forward distance from the literature)",
     )
@@ -484,15 +484,18 @@ def _goal_spec(model: TaskModel, variables: tuple[Variable, ...], origin: str) -
                 f"task file {origin}: goal.recompute names {name!r}, which is neither a variable "
                 f"nor {GOAL_ENV_REWARD!r}.{did_you_mean(name, by_name)}"
             )
-    observation = goal.observation
-    if isinstance(observation, list):
-        if len(observation) != 2 or not 0 <= observation[0] < observation[1]:
+    where: str | tuple[int, int]
+    if isinstance(goal.observation, list):
+        bounds = goal.observation
+        if len(bounds) != 2 or not 0 <= bounds[0] < bounds[1]:
             raise TaskFileError(
                 f"task file {origin}: goal.observation must be a key or [start, stop] with "
-                f"0 <= start < stop, got {observation}"
+                f"0 <= start < stop, got {bounds}"
             )
-        observation = (observation[0], observation[1])
-    return GoalSpec(goal.variable, goal.achieved, observation, dict(goal.recompute))
+        where = (bounds[0], bounds[1])
+    else:
+        where = goal.observation
+    return GoalSpec(goal.variable, goal.achieved, where, dict(goal.recompute))
 
 
 def load_task_file(path: str | Path) -> Task:

@@ -266,7 +266,9 @@ def _merge_final(info: dict[str, Any], done: np.ndarray) -> dict[str, Any]:
     return merged
 
 
-def observation_slice(slices: dict[str, slice], where: str | tuple[int, int], task_id: str) -> slice:
+def observation_slice(
+    slices: dict[str, slice], where: str | tuple[int, int], task_id: str
+) -> slice:
     """The part of the flat observation named by ``where`` (a dict-observation key, or
     ``(start, stop)``), e.g. the goal of a goal-conditioned task."""
     if isinstance(where, str):
