@@ -36,6 +36,24 @@ def die_once(marker: str) -> int:
     return os.getpid()
 
 
+def cores_after(seconds: float) -> list[int]:
+    time.sleep(seconds)
+    return sorted(os.sched_getaffinity(0))
+
+
+def test_local_executor_defaults_to_the_usable_cores_and_pins_each_worker() -> None:
+    usable = sorted(os.sched_getaffinity(0))
+    with LocalExecutor() as ex:
+        assert ex.workers == len(usable)
+        reports = list(ex.map_unordered(cores_after, [1.5] * ex.workers))
+    seen = [r.result for r in reports]
+    if len(usable) >= 2:
+        assert all(len(cores) == 1 for cores in seen)
+        assert sorted(c for cores in seen for c in cores) == usable  # one core each
+    else:
+        assert seen == [usable]
+
+
 def test_local_executor_reports_each_job_as_it_finishes() -> None:
     with LocalExecutor(workers=2) as ex:
         reports = list(ex.map_unordered(square_after, [(2, 1.5), (3, 0.0), (4, 0.0)]))

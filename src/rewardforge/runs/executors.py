@@ -103,7 +103,8 @@ def _local_attempt(fn: Callable[[J], R], job: J) -> tuple[R, str]:
 
 
 class LocalExecutor(Executor):
-    """Jobs in ``workers`` processes on this machine (default: one per core).
+    """Jobs in ``workers`` processes on this machine (default: one per usable core; with 2 or
+    more workers and at least as many cores, each worker runs on a core of its own).
 
     Workers are started with ``spawn`` (a fresh interpreter: the trainers' threads and the
     reward sandbox's own worker processes never meet a forked copy of this one) and kept for
@@ -115,7 +116,7 @@ class LocalExecutor(Executor):
     name = "local"
 
     def __init__(self, workers: int | None = None, *, max_retries: int = DEFAULT_MAX_RETRIES):
-        workers = workers if workers is not None else (os.cpu_count() or 1)
+        workers = workers if workers is not None else len(os.sched_getaffinity(0))
         if workers < 1:
             raise ConfigError(f"LocalExecutor needs at least 1 worker, got {workers}")
         if max_retries < 0:
@@ -131,7 +132,18 @@ class LocalExecutor(Executor):
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+            cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+            if 1 < self.workers <= len(cores):
+                # one core per worker: a training sees one usable core and keeps its
+                # environments in-process instead of competing with its neighbour for cores
+                queue = ctx.SimpleQueue()
+                for core in cores[: self.workers]:
+                    queue.put(core)
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=ctx, initializer=_pin_to_core, initargs=(queue,)
+                )
+            else:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
         return self._pool
 
     def map_unordered(self, fn: Callable[[J], R], jobs: Sequence[J]) -> Iterator[JobReport[R]]:
@@ -181,6 +193,12 @@ class LocalExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def _pin_to_core(cores: Any) -> None:
+    """Worker initializer: take a core from the pool's queue and run on it alone."""
+    core = cores.get()
+    os.sched_setaffinity(0, {core})
 
 
 def _died(attempts: Sequence[str]) -> str:
