@@ -118,6 +118,7 @@ class Population(ABC):
         self.gen = torch.Generator(self.device).manual_seed(int(self._rng.integers(2**62)))
         self.env: Any = None
         self.obs: np.ndarray | None = None
+        self._eval_env: Any = None  # kept between evaluations: building one can take seconds
 
     # --- members --------------------------------------------------------------------------
     @property
@@ -215,7 +216,14 @@ class Population(ABC):
     ) -> list[EvalResult]:
         """Fitness of every member's deterministic policy over ``num_episodes`` episodes."""
         kwargs: dict[str, Any] = {} if seed is None else {"seed": seed}
-        results = evaluate_policies(self.task, self.act, self.num_members, num_episodes, **kwargs)
+        size = self.num_members * (num_episodes or self.task.num_eval_episodes)
+        if self._eval_env is None or self._eval_env.num_envs != size:
+            if self._eval_env is not None:
+                self._eval_env.close()
+            self._eval_env = self.task.make_env(num_envs=size)
+        results = evaluate_policies(
+            self.task, self.act, self.num_members, num_episodes, env=self._eval_env, **kwargs
+        )
         for k, r in enumerate(results):
             self.metrics.log(
                 self.steps,
@@ -266,6 +274,9 @@ class Population(ABC):
         if self.env is not None:
             self.env.close()
             self.env = None
+        if self._eval_env is not None:
+            self._eval_env.close()
+            self._eval_env = None
         self.metrics.close()
 
     def __enter__(self) -> Population:

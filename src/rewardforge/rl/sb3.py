@@ -213,7 +213,7 @@ class SB3Population(Population):
             v.close()
         self.venvs = []
         self.env = None
-        self.metrics.close()
+        super().close()
 
 
 class SB3Trainer(Trainer):
