@@ -83,3 +83,36 @@ def test_ppo_solves_cartpole_within_sb3_budget() -> None:
     task = get_task("cartpole")  # SB3 (rl-zoo settings) needs 1e5 steps
     results = make_trainer("ppo", task).train([EnvReward()], [0, 1, 2], 100_000)
     assert np.mean([r.fitness.mean_return for r in results]) >= 475
+
+
+def test_normalised_ppo_trains_keeps_and_saves_a_policy_reading_raw_observations(tmp_path) -> None:
+    trainer = make_trainer(
+        "ppo",
+        get_task("pendulum"),
+        num_envs=2,
+        rollout_steps=32,
+        net_arch=[16],
+        normalize_obs=True,
+        normalize_reward=True,
+    )
+    with trainer.start([EnvReward(), EnvReward()], [0, 1]) as pop:
+        pop.train_more(256)
+        assert pop.obs_norm is not None and pop.obs_norm.count == 256 * 2
+        pop.keep([1])
+        pop.train_more(128)
+        obs = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32) * 3
+        path = pop.save(tmp_path)[0]
+        np.testing.assert_allclose(load_policy(path).act(obs), pop.act(obs), atol=1e-4)
+
+
+def test_return_scale_divides_by_the_spread_of_discounted_returns() -> None:
+    from rewardforge.rl.ppo import ReturnScale
+
+    scale = ReturnScale(2, gamma=0.0)  # gamma 0: the return is the reward itself
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        reward = np.stack([rng.normal(0, 1, 8), rng.normal(0, 10, 8)])
+        out = scale(reward, np.zeros((2, 8), dtype=bool)).reshape(2, 8)
+    np.testing.assert_allclose(scale.stats[0].std, 1.0, rtol=0.1)
+    np.testing.assert_allclose(scale.stats[1].std, 10.0, rtol=0.1)
+    np.testing.assert_allclose(out[1], np.clip(reward[1] / scale.stats[1].std, -10, 10))

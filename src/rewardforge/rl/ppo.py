@@ -19,7 +19,9 @@ from torch import nn
 from rewardforge.rl.base import Population, Trainer
 from rewardforge.rl.nets import (
     BatchedMLP,
+    RunningNorm,
     clip_grad_norm_per_member,
+    fold_normalization,
     make_adam,
     member_state,
     select_members,
@@ -69,6 +71,12 @@ class PPOConfig:
     """hidden activation: tanh or relu"""
     log_std_init: float = 0.0
     """initial log standard deviation of continuous actions"""
+    normalize_obs: bool = False
+    """normalise observations by their running mean and standard deviation (folded into the
+    saved actor)"""
+    normalize_reward: bool = False
+    """divide each member's rewards by the running standard deviation of its discounted return
+    (Gymnasium's NormalizeReward), clipped to [-10, 10]"""
 
 
 class PPOAgent(nn.Module):
@@ -140,6 +148,10 @@ class PPOPopulation(Population):
             self.agent.parameters(), config.learning_rate, self.device, eps=1e-5
         )
         self.horizon = config.anneal_steps or self.planned_steps
+        self.obs_norm = RunningNorm(self.obs_dim, self.device) if config.normalize_obs else None
+        self.reward_scale = (
+            ReturnScale(self.num_members, config.gamma) if config.normalize_reward else None
+        )
 
     # --- loop -----------------------------------------------------------------------------
     def _train_until(self, target_steps: int) -> None:
@@ -155,6 +167,8 @@ class PPOPopulation(Population):
 
     def _obs_tensor(self, obs: np.ndarray | None) -> torch.Tensor:
         t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        if self.obs_norm is not None:
+            t = self.obs_norm(t)
         return t.view(self.num_members, self.envs_per_member, self.obs_dim)
 
     def _env_action(self, action: torch.Tensor) -> np.ndarray:
@@ -181,6 +195,8 @@ class PPOPopulation(Population):
             res = self.env.step(self._env_action(action))
             reward, components = self.rewards.own(res.variables)
             self.recorder.update(reward, components, res.episodes)
+            if self.reward_scale is not None:
+                reward = self.reward_scale(reward.reshape(K, n), res.episodes.done.reshape(K, n))
             reward_t = torch.as_tensor(reward, dtype=torch.float32, device=dev).view(K, n)
             if res.truncated.any():  # bootstrap: the episode did not really end
                 trunc = torch.as_tensor(res.truncated & ~res.terminated, device=dev).view(K, n)
@@ -189,6 +205,8 @@ class PPOPopulation(Population):
             obs_buf[t], act_buf[t], logp_buf[t] = obs, action, logp
             val_buf[t], rew_buf[t] = self.agent.value(obs), reward_t
             done_buf[t] = torch.as_tensor(res.terminated | res.truncated, device=dev).view(K, n)
+            if self.obs_norm is not None:
+                self.obs_norm.update(res.obs)
             self.obs = res.obs
         self.steps += T * n
         last_value = self.agent.value(self._obs_tensor(self.obs))
@@ -262,10 +280,14 @@ class PPOPopulation(Population):
     def _keep(self, index: torch.Tensor) -> None:
         select_members(self.agent, index)
         select_optimizer_state(self.optimizer, index)
+        if self.reward_scale is not None:
+            self.reward_scale.keep([int(i) for i in index.tolist()])
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
         t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        if self.obs_norm is not None:
+            t = self.obs_norm(t)
         action = self.agent.deterministic(t.view(self.num_members, -1, self.obs_dim))
         a = action.reshape(-1, *self.act_shape).cpu().numpy()
         return a if self.discrete else np.clip(a, self.low, self.high)
@@ -280,13 +302,45 @@ class PPOPopulation(Population):
             "act_shape": list(self.act_shape),
             "net_arch": list(self.config.net_arch),
             "activation": self.config.activation,
-            "actor": member_state(self.agent.actor, k),
+            "actor": self._actor_state(k),
             "low": None if self.discrete else self.low.tolist(),
             "high": None if self.discrete else self.high.tolist(),
             "reward": self.rewards.rewards[k].name,
             "seed": self.seeds[k],
             "steps": self.steps,
         }
+
+    def _actor_state(self, k: int) -> dict[str, torch.Tensor]:
+        state = member_state(self.agent.actor, k)
+        if self.obs_norm is None:
+            return state
+        return fold_normalization(state, self.obs_norm.mean, self.obs_norm.std)
+
+
+class ReturnScale:
+    """Gymnasium's ``NormalizeReward`` for K members: each row keeps its discounted return, and
+    a member's rewards are divided by the running standard deviation of its rows' returns."""
+
+    def __init__(self, num_members: int, gamma: float, clip: float = 10.0, eps: float = 1e-8):
+        self.gamma, self.clip, self.eps = gamma, clip, eps
+        self.returns: np.ndarray | None = None
+        self.stats = [RunningNorm(1, torch.device("cpu")) for _ in range(num_members)]
+
+    def __call__(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """``reward`` and ``done`` are ``(K, n)``; returns the scaled rewards, flat."""
+        if self.returns is None or self.returns.shape != reward.shape:
+            self.returns = np.zeros(reward.shape)
+        self.returns = self.returns * self.gamma + reward
+        out = np.empty_like(reward, dtype=np.float64)
+        for k, stat in enumerate(self.stats):
+            stat.update(self.returns[k][:, None])
+            out[k] = np.clip(reward[k] / stat.std[0], -self.clip, self.clip)
+        self.returns[done] = 0.0
+        return out.reshape(-1)
+
+    def keep(self, indices: list[int]) -> None:
+        self.stats = [self.stats[i] for i in indices]
+        self.returns = None
 
 
 class PPOTrainer(Trainer):
