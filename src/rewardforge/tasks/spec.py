@@ -132,6 +132,11 @@ class GoalModel(_Strict):
         description="the observation key holding the goal (dict observations) or [start, stop] "
         "of the flat observation"
     )
+    achieved_observation: str | list[int] | None = Field(
+        default=None,
+        description="where the achieved value sits in the observation, like 'observation' "
+        "(optional; Stable-Baselines3's HER buffer needs it)",
+    )
     recompute: dict[str, str] = Field(
         default_factory=dict,
         description="variables that depend on the goal (and 'env_reward', the environment's "
@@ -288,6 +293,7 @@ class GoalSpec:
     achieved: str
     observation: str | tuple[int, int]
     recompute: dict[str, str] = field(default_factory=dict)
+    achieved_observation: str | tuple[int, int] | None = None
 
 
 #: The key of ``GoalSpec.recompute`` that gives the environment's reward for a new goal.
@@ -484,18 +490,26 @@ def _goal_spec(model: TaskModel, variables: tuple[Variable, ...], origin: str) -
                 f"task file {origin}: goal.recompute names {name!r}, which is neither a variable "
                 f"nor {GOAL_ENV_REWARD!r}.{did_you_mean(name, by_name)}"
             )
-    where: str | tuple[int, int]
-    if isinstance(goal.observation, list):
-        bounds = goal.observation
-        if len(bounds) != 2 or not 0 <= bounds[0] < bounds[1]:
-            raise TaskFileError(
-                f"task file {origin}: goal.observation must be a key or [start, stop] with "
-                f"0 <= start < stop, got {bounds}"
-            )
-        where = (bounds[0], bounds[1])
-    else:
-        where = goal.observation
-    return GoalSpec(goal.variable, goal.achieved, where, dict(goal.recompute))
+    where = _observation_part(goal.observation, "goal.observation", origin)
+    achieved = goal.achieved_observation
+    return GoalSpec(
+        goal.variable,
+        goal.achieved,
+        where,
+        dict(goal.recompute),
+        None if achieved is None else _observation_part(achieved, "goal.achieved_observation", origin),
+    )
+
+
+def _observation_part(part: str | list[int], name: str, origin: str) -> str | tuple[int, int]:
+    if isinstance(part, str):
+        return part
+    if len(part) != 2 or not 0 <= part[0] < part[1]:
+        raise TaskFileError(
+            f"task file {origin}: {name} must be a key or [start, stop] with 0 <= start < stop, "
+            f"got {part}"
+        )
+    return (part[0], part[1])
 
 
 def load_task_file(path: str | Path) -> Task:
