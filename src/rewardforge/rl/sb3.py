@@ -110,7 +110,7 @@ def make_reward_vec_env(
             if self.goals is not None:  # what compute_reward needs to relabel the transition
                 for i in range(self.num_envs):
                     infos[i]["variables"] = {k: v[i] for k, v in res.variables.items()}
-            for i in np.flatnonzero(dones):
+            for i in map(int, np.flatnonzero(dones)):
                 final = res.final_obs[i : i + 1]
                 infos[i]["terminal_observation"] = (
                     {k: v[0] for k, v in self.goals.split(final).items()}
