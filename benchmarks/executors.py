@@ -30,32 +30,34 @@ from typing import Any
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 from rewardforge.runs import Workspace  # noqa: E402
-from rewardforge.search.config import SearchConfig  # noqa: E402
+from rewardforge.search.options import build_config  # noqa: E402
 from rewardforge.search.runner import Search  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def run_search(executor: str, args: argparse.Namespace) -> dict[str, Any]:
-    config = SearchConfig(
-        task=args.task,
-        samples=args.samples,
-        iterations=args.iterations,
-        num_steps=args.steps,
-        seed=args.seed,
-        success_target=1.0,  # run every iteration
-        final_seeds=0,
-        executor=executor,
-        workers=args.workers,
+    config = build_config(
+        args.task,
+        values=dict(
+            samples=args.samples,
+            iterations=args.iterations,
+            steps=args.steps,
+            seed=args.seed,
+            success_target=1.0,  # run every iteration
+            final_seeds=0,
+            executor=executor,
+            workers=args.workers,
+        ),
     )
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         search = Search(config, Workspace(tmp))
-        summary = search.run_search()
+        summary = search.run().to_dict()
         wall = time.perf_counter() - start
         outcomes = sorted(
             (c.iteration, c.slot, c.status, c.fitness)
-            for c in search.store.list_candidates(summary["run_id"])
+            for c in search.workspace.store.list_candidates(summary["run_id"])
         )
         search.workspace.close()
     return {

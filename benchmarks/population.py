@@ -1,6 +1,6 @@
 """Population (LaRes) vs evolve (Eureka): same designer, same environment steps.
 
-For each task and run seed, two real searches (``Search(config, Workspace(tmp)).run_search()``)
+For each task and run seed, two real searches (``Search(config, Workspace(tmp)).run()``)
 with the offline designer seeded by the run seed, SAC with the task's settings for it (both
 strategies, also where the task's default trainer is PPO), no final evaluation
 and ``success_target 1.0`` (a run stops once one of its policies succeeds in every evaluation
@@ -39,6 +39,7 @@ from typing import Any
 
 from rewardforge.runs.workspace import Workspace
 from rewardforge.search.config import SearchConfig
+from rewardforge.search.options import build_config
 from rewardforge.search.runner import Search
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -92,7 +93,7 @@ def steps_per_task(text: str, tasks: list[str]) -> dict[str, int]:
 def _search(config: SearchConfig, root: Path) -> tuple[dict[str, Any], Workspace, float]:
     workspace = Workspace(root)
     start = time.perf_counter()
-    summary = Search(config, workspace).run_search()
+    summary = Search(config, workspace).run().to_dict()
     return summary, workspace, time.perf_counter() - start
 
 
@@ -115,20 +116,20 @@ def _curve(workspace: Workspace, run_id: str, strategy: str) -> list[tuple[int, 
 
 
 def run_pair(task: str, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    common = dict(task=task, designer="offline", trainer="sac", num_envs=args.num_envs, final_seeds=0,
-                  baselines=False, success_target=1.0, seed=seed)  # fmt: skip
-    evolve = SearchConfig(**common, strategy="evolve", samples=args.samples,
-                          iterations=args.iterations, num_steps=args.steps[task])  # fmt: skip
+    common = dict(designer="offline", trainer="sac", num_envs=args.num_envs, final_seeds=0,
+                  baselines=False, success_target=1.0, seed=seed, workers=1)  # fmt: skip
+    evolve = build_config(task, values=dict(**common, strategy="evolve", samples=args.samples,
+                          iterations=args.iterations, steps=args.steps[task]))  # fmt: skip
     e_summary, e_ws, e_wall = _search(evolve, root / "evolve")
     total = int(e_summary["env_steps"])
     # whole vector steps, never more than evolve took: R refreshes of the same length
     refresh = max(args.num_envs, total // args.refreshes // args.num_envs * args.num_envs)
-    population = SearchConfig(
+    population = build_config(task, values=dict(
         **common, strategy="population", population_size=args.population_size,
         elites=args.elites, iterations=args.refreshes,
         refresh_steps=refresh,
-        num_steps=args.steps[task],
-    )  # fmt: skip
+        steps=args.steps[task],
+    ))  # fmt: skip
     p_summary, p_ws, p_wall = _search(population, root / "population")
     out = {"seed": seed, "budget": total}
     for name, summary, ws, wall in (("evolve", e_summary, e_ws, e_wall),

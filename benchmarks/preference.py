@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardforge.runs import Workspace
-from rewardforge.search.config import SearchConfig
+from rewardforge.search.options import build_config
 from rewardforge.search.runner import Search
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,13 +41,17 @@ PLANS: dict[str, dict[str, Any]] = {
 
 
 def run_task(task: str, plan: dict[str, Any], seeds: int, workspace: Path) -> dict[str, Any]:
-    config = SearchConfig(task=task, strategy="preference", teacher="scripted", seeds=seeds, **plan)
+    values = {("steps" if k == "num_steps" else k): v for k, v in plan.items()}
+    config = build_config(
+        task, values=dict(strategy="preference", teacher="scripted", seeds=seeds, **values)
+    )
     start = time.perf_counter()
     search = Search(config, Workspace(workspace))
-    summary = search.run_search()
+    summary = search.run().to_dict()
     wall = time.perf_counter() - start
     evaluations = {
-        e.baseline or "preference": e for e in search.store.list_evaluations(summary["run_id"])
+        e.baseline or "preference": e
+        for e in search.workspace.store.list_evaluations(summary["run_id"])
     }
     row: dict[str, Any] = {"task": task, "seeds": seeds, **plan, "wall_s": round(wall, 1)}
     for name in ("preference", "env"):

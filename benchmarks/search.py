@@ -7,7 +7,7 @@ seed) are trained twice, each time as one population with the task's trainer and
   halving  successive halving (``rungs 0.25,0.5,1``, ``eta 2``): after each rung the top half
            continue, so at K=8 two candidates reach the full budget.
 
-Both runs are real searches (``Search(config, Workspace(tmp)).run_search()``) with one
+Both runs are real searches (``Search(config, Workspace(tmp)).run()``) with one
 iteration, no screening and no final evaluation, so training is the only thing that differs.
 Reported per seed and over seeds: the best fitness among candidates trained to the full budget,
 environment steps (``env_steps`` of the run summary against ``full_budget_env_steps``), wall
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardforge.runs.workspace import Workspace
-from rewardforge.search.config import SearchConfig
+from rewardforge.search.options import build_config
 from rewardforge.search.runner import Search
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -72,22 +72,25 @@ def run_variant(
     task: str, seed: int, rungs: str, args: argparse.Namespace, root: Path
 ) -> dict[str, Any]:
     """One search of one iteration; its summary and every candidate's outcome, by slot."""
-    config = SearchConfig(
-        task=task,
-        designer="offline",
-        samples=args.samples,
-        iterations=1,
-        num_steps=args.num_steps,
-        rungs=rungs,  # type: ignore[arg-type]  # validated from text
-        eta=args.eta,
-        screening=False,
-        final_seeds=0,
-        baselines=False,
-        seed=seed,
+    config = build_config(
+        task,
+        values=dict(
+            designer="offline",
+            samples=args.samples,
+            iterations=1,
+            steps=args.num_steps,
+            rungs=rungs,
+            eta=args.eta,
+            screening=False,
+            final_seeds=0,
+            baselines=False,
+            seed=seed,
+            workers=1,  # one population: halving compares every candidate with every other
+        ),
     )
     workspace = Workspace(root)
     start = time.perf_counter()
-    summary = Search(config, workspace).run_search()
+    summary = Search(config, workspace).run().to_dict()
     wall = time.perf_counter() - start
     candidates = {}
     for c in workspace.store.list_candidates(summary["run_id"]):
@@ -96,13 +99,13 @@ def run_variant(
             "hash": c.content_hash,
             "status": c.status,
             "fitness": c.fitness,
-            "success_rate": c.details.get("success_rate"),
-            "steps": c.details.get("steps", 0),
+            "success_rate": c.success_rate,
+            "steps": c.details.training.steps if c.details.training else 0,
             "curve": _curve(workspace, c.id),
         }
     best_id = summary["best_candidate"]
     return {
-        "rungs": config.rungs,
+        "rungs": config.strategy.rungs,  # type: ignore[attr-defined]
         "summary": {k: summary[k] for k in ("run_id", "best_candidate", "best_fitness")},
         "best_slot": next((s for s, c in candidates.items() if c["id"] == best_id), None),
         "env_steps": summary["env_steps"],

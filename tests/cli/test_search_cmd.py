@@ -15,7 +15,8 @@ import pytest
 from rewardforge.cli import main
 from rewardforge.runs import Workspace
 from rewardforge.search.config import SearchConfig
-from rewardforge.search.runner import REPLACE_PREFIX, Search
+from rewardforge.search.steps import REPLACE_PREFIX, SearchSteps
+from rewardforge.tasks.registry import get_task
 
 TINY = [
     "mountaincar", "--designer", "offline", "--samples", "2", "--steps", "800",
@@ -36,6 +37,7 @@ def search(workspace: Path, *extra: str, stdin: str = "") -> subprocess.Complete
 def test_search_prints_a_json_summary_and_a_finished_run_cannot_be_resumed(
     run_cli, tmp_path
 ) -> None:
+    # the default --workers: both candidates train at once in worker processes
     out = search(tmp_path, "--iterations", "1", "--json")
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout)
@@ -50,6 +52,9 @@ def test_search_prints_a_json_summary_and_a_finished_run_cannot_be_resumed(
     assert summary["iterations"] == 1
     assert {c.iteration for c in store.list_candidates(run.id)} == {0}
     assert "final" not in summary  # --final-seeds 0
+    groups = {c.details.training.job.group for c in store.list_candidates(run.id)}
+    assert groups == {0, 1}  # two candidates, two workers on this 2-core machine
+    assert run.config["executor"]["workers"] == 2
 
     # the report renders the best policy's animation from its checkpoint and embeds it
     report = run_cli("report", run.id, "--workspace", str(tmp_path))
@@ -70,7 +75,11 @@ def test_search_prints_a_json_summary_and_a_finished_run_cannot_be_resumed(
     ("flag", "value", "message"),
     [
         ("--rungs", "0.5,0.2", "rungs must be increasing fractions"),
-        ("--eta", "0.5", "bad value for --eta (0.5): Input should be greater than or equal to 1"),
+        (
+            "--eta",
+            "0.5",
+            "bad value 0.5 for strategy.eta (--eta): Input should be greater than or equal to 1",
+        ),
     ],
 )
 def test_bad_flag_values_fail_before_any_run_is_created(capsys, tmp_path, flag, value, message):
@@ -84,7 +93,10 @@ def test_bad_flag_values_fail_before_any_run_is_created(capsys, tmp_path, flag, 
 def test_human_feedback_is_read_from_stdin_after_each_iteration_but_the_last(tmp_path) -> None:
     text = f"{REPLACE_PREFIX} the car rocks back and forth; reward going up the right hill"
     stdin = f"{text}\n\n"  # iteration 0: replace the reflection; iteration 1: keep it
-    out = search(tmp_path, "--iterations", "3", "--feedback", "human", "--json", stdin=stdin)
+    out = search(
+        tmp_path, "--iterations", "3", "--feedback", "human", "--workers", "1", "--json",
+        stdin=stdin,
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     run_id = json.loads(out.stdout)["run_id"]
     store = Workspace(tmp_path).store
@@ -107,13 +119,15 @@ def test_human_feedback_is_read_from_stdin_after_each_iteration_but_the_last(tmp
     # iteration 1 was designed from the person's text instead of the reflection, iteration 2
     # from the reflection alone
     run = store.get_run(run_id)
-    search_again = Search(SearchConfig(**run.config), Workspace(tmp_path), run=run)
-    context = search_again._context(1)
+    steps = SearchSteps(SearchConfig.from_stored(run.config), get_task("mountaincar"),
+                        Workspace(tmp_path))  # fmt: skip
+    steps.bind(run_id)
+    context = steps.context(1)
     assert context.human_feedback == text[len(REPLACE_PREFIX) :].strip()
     assert context.human_feedback_mode == "replace"
-    context = search_again._context(2)
+    context = steps.context(2)
     assert (context.human_feedback, context.human_feedback_mode) == ("", "join")
     # text without the prefix joins the reflection
     store.set_iteration_feedback(run_id, 1, human_feedback="  Go right  ")
-    context = search_again._context(2)
+    context = steps.context(2)
     assert (context.human_feedback, context.human_feedback_mode) == ("Go right", "join")

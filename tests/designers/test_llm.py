@@ -64,8 +64,7 @@ def context(**kwargs: Any) -> DesignContext:
 def test_propose_asks_for_k_samples_in_one_request(server: ScriptedModelServer) -> None:
     server.answers(*CODE[:3])
     proposals = designer_for(server, env_source=True).propose(3, context())
-    assert [p.code for p in proposals] == CODE[:3]
-    assert [p.raw for p in proposals] == CODE[:3]
+    assert [p.code for p in proposals] == CODE[:3]  # the whole answer: the search extracts
     assert {p.designer for p in proposals} == {"llm"}
     assert {p.parent_id for p in proposals} == {None}
     assert [p.meta["sample_index"] for p in proposals] == [0, 1, 2]
@@ -148,7 +147,7 @@ def test_failed_samples_become_failed_proposals(server: ScriptedModelServer) -> 
     proposals = designer_for(server).propose(3, context())
     assert [p.code for p in proposals] == [CODE[0], "", CODE[1]]
     failed = proposals[1]
-    assert failed.raw is None
+    assert failed.code == ""
     assert failed.meta["sample_index"] == 1
     assert "returned an empty answer for sample 1" in failed.meta["model_error"]
     assert failed.meta["error_type"] == "ModelResponseError"
@@ -170,7 +169,7 @@ def test_repair_sends_the_error_back_and_returns_the_new_answer(
     server.script(Reply(CODE[3]))
     fixed = designer.repair(ok, error, context(iteration=1, best=best()))
     assert fixed is not None
-    assert (fixed.code, fixed.raw, fixed.notes) == (CODE[3], CODE[3], "repair")
+    assert (fixed.code, fixed.notes) == (CODE[3], "repair")
     assert (fixed.designer, fixed.parent_id, fixed.meta["attempt"]) == ("llm", 5, 1)
     sent = server.requests[-1]
     assert sent.n == 1

@@ -65,20 +65,34 @@ def test_judged_trainer_reports_the_tournament_fitness() -> None:
     assert pop.num_members == 2 and judged.task is TASK
 
 
-def test_evolve_with_a_judge_selects_on_tournament_fitness(tmp_path) -> None:
+def test_evolve_with_a_judge_selects_on_tournament_fitness(tmp_path, monkeypatch) -> None:
     from rewardforge.runs import Workspace
-    from rewardforge.search.config import SearchConfig
+    from rewardforge.search import steps as steps_module
     from rewardforge.search.runner import Search
+    from tests.search.support import make_config
 
-    config = SearchConfig(
-        task="pendulum", samples=2, iterations=1, num_steps=300, num_envs=2, rungs=(1.0,),
+    config = make_config(
+        "pendulum", samples=2, iterations=1, steps=300, num_envs=2, rungs=(1.0,),
         final_seeds=0, screening=False, judge="scripted", designer="offline", seed=2,
     )  # fmt: skip
+    made: list[Any] = []
+    real = steps_module.make_search_trainer
+
+    def keep(*args: Any, **kwargs: Any) -> Any:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(steps_module, "make_search_trainer", keep)
     search = Search(config, Workspace(tmp_path))
-    assert isinstance(search.trainer, JudgedTrainer)
-    summary = search.run_search()
-    trained = [c for c in search.store.list_candidates(summary["run_id"]) if c.fitness is not None]
+    summary = search.run().to_dict()
+    trained = [
+        c
+        for c in search.workspace.store.list_candidates(summary["run_id"])
+        if c.fitness is not None
+    ]
     assert len(trained) == 2
     # two policies and the random anchor: each policy's share of points lies in [0, 1]
     assert all(0.0 <= c.fitness <= 1.0 for c in trained)
-    assert search.trainer.last is not None and search.trainer.last.comparisons == 3 * 4
+    [trainer] = made
+    assert isinstance(trainer, JudgedTrainer)
+    assert trainer.last is not None and trainer.last.comparisons == 3 * 4

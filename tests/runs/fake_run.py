@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from rewardforge.runs import RunRecord, Workspace
+from rewardforge.runs.details import CandidateDetails, TrainingDetails
 
 REWARD_PROGRESS = '''import numpy as np
 
@@ -112,7 +113,10 @@ def make_fake_run(workspace: Workspace, *, with_checkpoint: bool = True) -> RunR
                 fitness=fitness,
                 error_kind=error[0] if error else None,
                 error=error[1] if error else None,
-                details={"components": comps} if fitness is not None else {},
+                success_rate=fitness,
+                details=CandidateDetails(training=TrainingDetails(components=comps))
+                if fitness is not None
+                else None,
             )
             if fitness is None:
                 continue

@@ -13,6 +13,7 @@ import pytest
 
 from rewardforge.errors import RunError, RunNotFoundError
 from rewardforge.runs import RunStore, Workspace, content_hash, process_alive, resolve_root
+from rewardforge.runs.details import CandidateDetails, MemberDetails, ProposalDetails
 from rewardforge.runs.migrations import MIGRATIONS, applied_migrations
 from rewardforge.runs.summary import effective_status, human_normalized_score, run_summary
 from tests.runs.fake_run import REWARD_ENERGY, REWARD_PROGRESS, make_fake_run
@@ -84,9 +85,18 @@ def test_candidates_are_idempotent_per_slot(workspace):
 def test_update_candidate_merges_details_and_checks_status(workspace):
     store = workspace.store
     run = store.create_run("mountaincar", "evolve", {})
-    cand = store.add_candidate(run.id, 0, 0, REWARD_PROGRESS, designer="offline", details={"a": 1})
-    cand = store.update_candidate(cand.id, status="trained", fitness=0.5, details={"b": 2})
-    assert (cand.status, cand.fitness, cand.details) == ("trained", 0.5, {"a": 1, "b": 2})
+    proposed = CandidateDetails(proposal=ProposalDetails(notes="first"))
+    cand = store.add_candidate(run.id, 0, 0, REWARD_PROGRESS, designer="offline", details=proposed)
+    joined = CandidateDetails(member=MemberDetails(member=1, joined_at_step=0))
+    store.update_candidate(cand.id, details=joined)
+    left = CandidateDetails(member=MemberDetails(left_at_step=400))  # merged field by field
+    cand = store.update_candidate(
+        cand.id, status="trained", fitness=0.5, success_rate=0.25, details=left
+    )
+    assert (cand.status, cand.fitness, cand.success_rate) == ("trained", 0.5, 0.25)
+    assert cand.details.proposal == ProposalDetails(notes="first")
+    assert cand.details.member == MemberDetails(member=1, joined_at_step=0, left_at_step=400)
+    assert cand.details.training is None  # a step that has not run has no section
     with pytest.raises(RunError, match="candidate status must be one of .*Did you mean 'trained'"):
         store.update_candidate(cand.id, status="trainedd")
     with pytest.raises(RunError, match="no candidate with id 999"):

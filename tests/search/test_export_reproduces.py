@@ -2,7 +2,7 @@
 rewards the run recorded.
 
 What a run records about a candidate's rewards that can be replayed outside it: the smoke test
-(``details["smoke"]``), the reward and each component's mean, std, min and max over 256 states of
+(``details.check.smoke``), the reward and each component's mean, std, min and max over 256 states of
 random-policy rollouts of the task, seeded with the run seed. The rewards seen in training are
 recorded only as statistics over a policy's own actions, which cannot be replayed without
 rewardforge's trainer, so they are not compared here.
@@ -25,9 +25,9 @@ import pytest
 from rewardforge.rewards.loader import load_reward
 from rewardforge.rewards.smoke import collect_states
 from rewardforge.runs import Workspace
-from rewardforge.search.config import SearchConfig
 from rewardforge.search.runner import Search
 from rewardforge.tasks import get_task
+from tests.search.support import make_config
 
 SEED = 3
 NUM_STATES = 256  # the smoke test's default
@@ -81,11 +81,11 @@ def _stats(values: np.ndarray) -> dict[str, float]:
 def test_exported_wrapper_with_plain_sb3_gives_the_recorded_rewards(run_cli, tmp_path) -> None:
     pytest.importorskip("stable_baselines3")
     workspace = Workspace(tmp_path / "ws")
-    config = SearchConfig(
-        task="mountaincar", designer="offline", samples=2, iterations=1, num_steps=800,
+    config = make_config(
+        "mountaincar", designer="offline", samples=2, iterations=1, steps=800,
         num_envs=2, final_seeds=0, seed=SEED,
     )  # fmt: skip
-    summary = Search(config, workspace).run_search()
+    summary = Search(config, workspace).run().to_dict()
     run_id = summary["run_id"]
     out = run_cli(
         "export", run_id, "--workspace", str(workspace.root), "--out", str(tmp_path / "x")
@@ -93,7 +93,7 @@ def test_exported_wrapper_with_plain_sb3_gives_the_recorded_rewards(run_cli, tmp
     assert out.returncode == 0, out.stderr[-3000:]
     best = workspace.store.get_candidate(summary["best_candidate"])
     assert f"#{best.id}" in out.stdout
-    smoke = {c["name"]: c for c in best.details["smoke"]["components"]}
+    smoke = {c["name"]: c for c in best.details.check.smoke["components"]}
     assert len(smoke) >= 2, "the best candidate should have components to compare"
 
     # the smoke test's states: the same rollouts, and the actions taken in them

@@ -37,8 +37,8 @@ from rewardforge.llm.testing import RecordedRequest, Reply, ScriptedModelServer
 from rewardforge.llm.types import Message
 from rewardforge.runs import Workspace
 from rewardforge.runs.store import RunStore
-from rewardforge.search.config import SearchConfig
-from rewardforge.search.runner import Search, SearchEvent
+from rewardforge.search.runner import Search
+from tests.search.support import EventLog, make_config
 
 SEED = 20240611
 KILLS = 4
@@ -350,27 +350,28 @@ class _Killed(BaseException):
 def test_a_kill_after_the_trainings_are_recorded_does_not_train_them_again(tmp_path) -> None:
     """The worst moment inside an iteration: every outcome is recorded, the iteration is not yet
     marked finished. Random kills rarely land in this window, so it is hit on purpose here."""
-    config = SearchConfig(
-        task="mountaincar", samples=2, iterations=1, num_steps=800, num_envs=2, final_seeds=0
-    )
-    first = Search(config, Workspace(tmp_path))
+    cfg = make_config("mountaincar", samples=2, iterations=1, steps=800, num_envs=2,
+                      final_seeds=0)  # fmt: skip
+    first = Search(cfg, Workspace(tmp_path))
 
     def kill(*args, **kwargs):
         raise _Killed
 
-    first.store.finish_iteration = kill  # type: ignore[method-assign]
+    first.workspace.store.finish_iteration = kill  # type: ignore[method-assign]
     with pytest.raises(_Killed):
-        first.run_search()
+        first.run()
     store = Workspace(tmp_path).store
     before = trainings(store, first.run_id)
     assert before, "the kill should come after the trainings were recorded"
 
-    events: list[SearchEvent] = []
-    summary = Search.resume(Workspace(tmp_path), first.run_id, on_event=events.append).run_search()
+    log = EventLog()
+    summary = Search.resume(Workspace(tmp_path), first.run_id, callbacks=[log]).run().to_dict()
     assert store.get_run(first.run_id).status == "finished"
-    assert [e for e in events if e.kind in ("rung", "trained")] == [], "training was redone"
+    redone = log.of("on_training_progress") + log.of("on_candidate_scored")
+    assert redone == [], "training was redone"
     assert trainings(store, first.run_id) == before
     candidates = store.list_candidates(first.run_id)
-    assert summary["env_steps"] == sum(c.details["steps"] for c in candidates) * config.seeds
-    assert summary["full_budget_env_steps"] == len(candidates) * config.seeds * 800
+    seeds = cfg.training.seeds
+    assert summary["env_steps"] == sum(c.details.training.steps for c in candidates) * seeds
+    assert summary["full_budget_env_steps"] == len(candidates) * seeds * 800
     assert store.get_iteration(first.run_id, 0).best_candidate_id == summary["best_candidate"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from rewardforge.errors import ConfigError
 from rewardforge.llm.testing import Reply, ScriptedModelServer
 from rewardforge.runs import Workspace
 from rewardforge.search.config import SearchConfig
 from rewardforge.search.runner import Search
+from tests.search.support import make_config, with_options
 
 
 def fenced(body: str) -> str:
@@ -43,19 +45,18 @@ def server(monkeypatch):
 
 def config(**kwargs) -> SearchConfig:
     base = dict(
-        task="mountaincar",
         designer="llm",
         model="compatible/test-model",
         samples=3,
         iterations=2,
         max_repairs=1,
-        num_steps=1200,
+        steps=1200,
         num_envs=2,
         final_seeds=0,
         success_target=1.0,
         seed=5,
     )
-    return SearchConfig(**{**base, **kwargs})
+    return make_config("mountaincar", **{**base, **kwargs})
 
 
 def test_evolve_with_broken_answers_records_and_repairs_each(server, tmp_path) -> None:
@@ -68,7 +69,7 @@ def test_evolve_with_broken_answers_records_and_repairs_each(server, tmp_path) -
     )
     workspace = Workspace(tmp_path)
     search = Search(config(), workspace)
-    summary = search.run_search()
+    summary = search.run().to_dict()
     store = workspace.store
     assert store.get_run(summary["run_id"]).status == "finished"
     assert server.pending == 0 and server.request_count == 5
@@ -104,9 +105,9 @@ def test_a_second_run_from_the_cache_asks_the_model_nothing(server, tmp_path) ->
     server.script(Reply(GOOD, GOOD.replace("100.0", "50.0")))
     workspace = Workspace(tmp_path)
     cfg = config(samples=2, iterations=1)
-    first = Search(cfg, workspace).run_search()
+    first = Search(cfg, workspace).run().to_dict()
     assert server.request_count == 1
-    again = Search(cfg.model_copy(update={"cache": "replay"}), workspace).run_search()
+    again = Search(with_options(cfg, cache="replay"), workspace).run().to_dict()
     assert server.request_count == 1  # every answer came from the cache
     codes = [
         [c.code for c in workspace.store.list_candidates(run["run_id"])] for run in (first, again)
@@ -116,19 +117,18 @@ def test_a_second_run_from_the_cache_asks_the_model_nothing(server, tmp_path) ->
 
 
 def test_llm_designer_without_a_model_says_how_to_configure_one(tmp_path, monkeypatch) -> None:
-    from rewardforge.errors import ModelConfigError
-
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REWARDFORGE_LLM_BASE_URL"):
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REWARDFORGE_LLM_BASE_URL",
+                 "REWARDFORGE_MODEL", "GEMINI_API_KEY", "GROQ_API_KEY", "OPENROUTER_API_KEY",
+                 "AZURE_OPENAI_API_KEY"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
-    search = Search(config(model=None), Workspace(tmp_path))
-    with pytest.raises(ModelConfigError, match="--designer offline"):
-        search.run_search()
+    with pytest.raises(ConfigError, match="needs a model: pass model.name .*--designer offline"):
+        config(model=None)
 
 
 def test_a_spent_token_budget_ends_the_search_cleanly_with_what_it_has(server, tmp_path) -> None:
     server.script(Reply(GOOD, GOOD.replace("100.0", "50.0"), prompt_tokens=400))
     workspace = Workspace(tmp_path)
-    summary = Search(config(samples=2, iterations=3, max_tokens=300), workspace).run_search()
+    summary = Search(config(samples=2, iterations=3, max_tokens=300), workspace).run().to_dict()
     run = workspace.store.get_run(summary["run_id"])
     assert run.status == "finished"
     assert "budget" in run.summary["budget_stop"]

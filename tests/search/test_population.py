@@ -12,9 +12,9 @@ import yaml
 
 from rewardforge.errors import ConfigError
 from rewardforge.runs import Workspace
-from rewardforge.search.config import SearchConfig
 from rewardforge.search.population import STATE_FILE
-from rewardforge.search.runner import Search, SearchEvent
+from rewardforge.search.runner import Search
+from tests.search.support import EventLog, make_config
 
 BUILTIN = Path(__file__).resolve().parents[2] / "src/rewardforge/tasks/builtin/pendulum.yaml"
 #: pendulum with a SAC small enough that a few hundred steps include gradient steps
@@ -31,19 +31,23 @@ def tiny(tmp_path) -> dict:
     return dict(
         task=str(path),
         strategy="population",
-        num_steps=200,
+        steps=200,
         num_envs=2,
         final_seeds=0,
         success_target=1.0,
     )
 
 
-def test_population_search_records_members_refreshes_and_state(tiny, tmp_path) -> None:
-    config = SearchConfig(**tiny, population_size=3, elites=1, iterations=2, with_env_member=True)
-    search = Search(config, Workspace(tmp_path))
-    summary = search.run_search()
+def config(task: str, **values) -> object:
+    return make_config(task, **values)
 
-    store, run_id = search.store, summary["run_id"]
+
+def test_population_search_records_members_refreshes_and_state(tiny, tmp_path) -> None:
+    cfg = config(**tiny, population_size=3, elites=1, iterations=2, with_env_member=True)
+    search = Search(cfg, Workspace(tmp_path))
+    summary = search.run().to_dict()
+
+    store, run_id = search.workspace.store, summary["run_id"]
     assert store.get_run(run_id).status == "finished"
     assert summary["iterations"] == 2 and summary["env_steps"] == 400
     candidates = {c.id: c for c in store.list_candidates(run_id)}
@@ -51,13 +55,16 @@ def test_population_search_records_members_refreshes_and_state(tiny, tmp_path) -
     second = [c for c in candidates.values() if c.iteration == 1]
     assert [c.slot for c in first] == [0, 1, 2] and len(second) == 2  # P - elites replaced
     assert all(c.status == "trained" and c.fitness is not None for c in candidates.values())
-    (elite,) = [c for c in first if "replaced_at_iteration" not in c.details]
-    assert elite.details["curve"]["steps"] == [200, 400]
+    (elite,) = [c for c in first if c.details.member.replaced_at_iteration is None]
+    assert elite.details.member.curve["steps"] == [200, 400]
     assert len(store.list_trainings(candidate_id=elite.id)) == 2
     for c in second:
-        assert c.details["member"] != elite.slot
-        assert "reward_scale" in c.details and c.details["started_from_member"] in (elite.slot, 3)
-        assert "under this reward" in c.details["feedback"]
+        member = c.details.member
+        assert member.member != elite.slot
+        assert member.reward_scale is not None and member.reward_shift is not None
+        assert member.started_from_member in (elite.slot, 3)
+        assert "under this reward" in c.details.training.feedback
+        assert c.success_rate is not None
     for record in store.list_iterations(run_id):
         members = record.details["population"]
         assert record.details["env_steps"] == 200 and len(members) == 4
@@ -81,28 +88,28 @@ class Kill(Exception):
 
 
 def test_resume_after_kills_continues_as_if_never_interrupted(tiny, tmp_path) -> None:
-    config = SearchConfig(**tiny, population_size=2, elites=1, iterations=2)
-    reference = Search(config, Workspace(tmp_path / "ref")).run_search()
+    cfg = config(**tiny, population_size=2, elites=1, iterations=2)
+    reference = Search(cfg, Workspace(tmp_path / "ref")).run().to_dict()
     want = _fingerprint(tmp_path / "ref", reference["run_id"])
 
     workspace = Workspace(tmp_path / "killed")
 
-    def kill_at(kind: str, iteration: int):
-        def on_event(event: SearchEvent) -> None:
-            if event.kind == kind and event.iteration == iteration:
-                raise Kill(f"{kind} {iteration}")
+    def kill_at(hook: str, iteration: int) -> list[EventLog]:
+        def on(name: str, event) -> None:
+            if name == hook and event.iteration == iteration:
+                raise Kill(f"{hook} {iteration}")
 
-        return on_event
+        return [EventLog(on)]
 
-    search = Search(config, workspace, on_event=kill_at("checked", 1))  # before training
+    search = Search(cfg, workspace, callbacks=kill_at("on_candidate_checked", 1))  # before training
     with pytest.raises(Kill):
-        search.run_search()
+        search.run()
     run_id = search.run_id
     assert workspace.store.get_run(run_id).status == "failed"
-    resumed = Search.resume(workspace, run_id, on_event=kill_at("trained", 1))  # after saving
-    with pytest.raises(Kill):
-        resumed.run_search()
-    summary = Search.resume(workspace, run_id).run_search()
+    resumed = Search.resume(workspace, run_id, callbacks=kill_at("on_candidate_scored", 1))
+    with pytest.raises(Kill):  # after saving
+        resumed.run()
+    summary = Search.resume(workspace, run_id).run().to_dict()
     assert summary["iterations"] == 2 and summary["env_steps"] == reference["env_steps"]
     got = _fingerprint(tmp_path / "killed", run_id)
     assert got[0] == want[0] and got[2] == want[2]
@@ -118,13 +125,13 @@ def test_population_runs_end_to_end_on_fetch_reach(tmp_path) -> None:
     spec["fitness"]["num_episodes"] = 2
     path = tmp_path / "fetch-reach-tiny.yaml"
     path.write_text(yaml.safe_dump(spec))
-    config = SearchConfig(
-        task=str(path), strategy="population", num_steps=200, num_envs=2, final_seeds=0,
+    cfg = config(
+        str(path), strategy="population", steps=200, num_envs=2, final_seeds=0,
         population_size=3, elites=1, iterations=2, success_target=1.0,
     )  # fmt: skip
-    search = Search(config, Workspace(tmp_path))
-    summary = search.run_search()
-    store, run_id = search.store, summary["run_id"]
+    search = Search(cfg, Workspace(tmp_path))
+    summary = search.run().to_dict()
+    store, run_id = search.workspace.store, summary["run_id"]
     assert store.get_run(run_id).status == "finished" and summary["env_steps"] == 400
     candidates = store.list_candidates(run_id)
     assert len(candidates) == 5  # 3 members, then 2 replaced at the refresh
@@ -134,12 +141,17 @@ def test_population_runs_end_to_end_on_fetch_reach(tmp_path) -> None:
 
 
 def test_population_settings_are_checked(tiny, tmp_path) -> None:
-    config = SearchConfig(**tiny, population_size=2, elites=2)
-    with pytest.raises(ConfigError, match="smaller than --population-size"):
-        Search(config, Workspace(tmp_path)).run_search()
-    config = SearchConfig(**tiny, trainer="ppo")
-    with pytest.raises(ConfigError, match="drop --trainer ppo"):
-        Search(config, Workspace(tmp_path)).run_search()
+    with pytest.raises(ConfigError, match=r"strategy.elites \(--elites 2\) must be smaller than "
+                       r"strategy.population_size \(--population-size 2\)"):  # fmt: skip
+        config(**tiny, population_size=2, elites=2)
+    with pytest.raises(ConfigError, match=r"population strategy \(--strategy population\) "
+                       r"trains with sac; training.trainer \(--trainer ppo\)"):  # fmt: skip
+        config(**tiny, trainer="ppo")
+    with pytest.raises(ConfigError, match=r"population strategy .* executor.workers "
+                       r"\(--workers 2\) cannot be used"):  # fmt: skip
+        config(**tiny, workers=2)
+    assert config(**{**tiny, "workers": None}).executor.workers == 1  # trains in this process
+    assert not Workspace(tmp_path).exists
 
 
 def test_cli_runs_a_population_search(run_cli, tmp_path) -> None:
@@ -151,9 +163,11 @@ def test_cli_runs_a_population_search(run_cli, tmp_path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout)
-    config = Workspace(tmp_path).store.get_run(summary["run_id"]).config
-    assert config["strategy"] == "population" and config["with_env_member"] is True
-    assert config["thompson_window"] == 5 and summary["env_steps"] == 200
+    stored = Workspace(tmp_path).store.get_run(summary["run_id"]).config
+    assert stored["strategy"]["name"] == "population"
+    assert stored["strategy"]["with_env_member"] is True
+    assert stored["strategy"]["thompson_window"] == 5 and summary["env_steps"] == 200
+    assert stored["training"]["trainer"] == "sac" and stored["executor"]["workers"] == 1
 
 
 def _fenced(body: str) -> str:
@@ -181,15 +195,15 @@ def test_llm_designer_refines_from_the_best_members_feedback(tiny, tmp_path, mon
             Reply(_upright(2.0)),  # its repair
             Reply(_upright(3.0)),  # iteration 1: a new reward for the member not kept
         )
-        config = SearchConfig(
+        cfg = config(
             **tiny, designer="llm", model="compatible/test-model", population_size=2,
             elites=1, iterations=2,
         )  # fmt: skip
-        search = Search(config, Workspace(tmp_path))
-        summary = search.run_search()
+        search = Search(cfg, Workspace(tmp_path))
+        summary = search.run().to_dict()
         assert server.pending == 0 and server.request_count == 3
         refine = server.requests[2].messages
-    store = search.store
+    store = search.workspace.store
     by_key = {(c.iteration, c.slot, c.attempt): c for c in store.list_candidates(summary["run_id"])}
     assert by_key[(0, 1, 0)].error_kind == "lint" and by_key[(0, 1, 1)].status == "trained"
     (new,) = [c for c in by_key.values() if c.iteration == 1]

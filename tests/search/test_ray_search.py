@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from rewardforge.errors import ConfigError
 from rewardforge.runs import Workspace
 from rewardforge.runs.executors import RAY_TASK_NAME
-from rewardforge.search.config import SearchConfig
-from rewardforge.search.runner import Search, SearchEvent
+from rewardforge.search.runner import Search
 from rewardforge.tasks.registry import get_task, register_task
+from tests.search.support import EventLog, make_config
 
 #: mountaincar with 2 evaluation episodes (not 10) of 200 steps (not 999): faster rungs.
 QUICK = "mountaincar-quick-eval"
@@ -62,43 +63,44 @@ def kill_one_training(stop: threading.Event, killed: list[int]) -> None:
 
 
 def test_evolve_search_on_ray_survives_a_killed_worker(ray_cluster, tmp_path) -> None:
-    config = SearchConfig(
-        task=QUICK,
+    config = make_config(
+        QUICK,
         samples=4,
         iterations=2,
-        num_steps=1024,
+        steps=1024,
         num_envs=2,
         rungs=(0.5, 1.0),
         seed=3,
         success_target=1.0,
         final_seeds=0,
         executor="ray",
+        workers=None,
     )
-    events: list[SearchEvent] = []
+    log = EventLog()
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=kill_one_training, args=(stop, killed), daemon=True)
     killer.start()
     try:
-        search = Search(config, Workspace(tmp_path), on_event=events.append)
-        summary = search.run_search()
+        search = Search(config, Workspace(tmp_path), callbacks=[log])
+        summary = search.run().to_dict()
     finally:
         stop.set()
         killer.join(5)
     assert len(killed) == 1, "no Ray worker was seen running a training"
 
-    store = search.store
+    store = search.workspace.store
     run = store.get_run(summary["run_id"])
     assert run.status == "finished" and summary["iterations"] == 2
     candidates = store.list_candidates(run.id)
     assert len(candidates) >= 8  # K=4 in each of 2 iterations (plus any repairs)
     assert {c.status for c in candidates} <= FINAL
     trained = [c for c in candidates if c.status in ("trained", "stopped_early")]
-    assert trained and all(c.details["training_job"]["executor"] == "ray" for c in trained)
+    assert trained and all(c.details.training.job.executor == "ray" for c in trained)
 
     # the killed worker's job ran again elsewhere, and the run says so
-    retried = [c for c in trained if len(c.details["training_job"]["attempts"]) > 1]
+    retried = [c for c in trained if len(c.details.training.job.attempts) > 1]
     assert retried, "no candidate records a second attempt"
-    first, second = retried[0].details["training_job"]["attempts"][:2]
+    first, second = retried[0].details.training.job.attempts[:2]
     assert f":{killed[0]} " in first and f":{killed[0]} " not in second
     assert run.summary["worker_retries"] >= 1
 
@@ -106,7 +108,7 @@ def test_evolve_search_on_ray_survives_a_killed_worker(ray_cluster, tmp_path) ->
     for it in (0, 1):
         statuses = sorted(c.status for c in trained if c.iteration == it)
         assert statuses == ["stopped_early", "stopped_early", "trained", "trained"]
-    assert {e.data.get("group") for e in events if e.kind == "rung"} == {0, 1}
+    assert {e.group for e in log.of("on_training_progress")} == {0, 1}
 
     # checkpoints and logs came back into the run's folder on the driver
     trainings = store.list_trainings(run.id)
@@ -117,6 +119,8 @@ def test_evolve_search_on_ray_survives_a_killed_worker(ray_cluster, tmp_path) ->
 
 
 def test_ray_address_needs_the_ray_executor() -> None:
-    with pytest.raises(ValueError, match="it is for the ray executor; add --executor ray"):
-        SearchConfig(task="mountaincar", ray_address="auto")
-    assert SearchConfig(task="mountaincar", executor="ray", ray_address="auto").workers is None
+    with pytest.raises(ConfigError, match=r"executor.ray_address \(--ray-address\) is for the "
+                       r"ray executor; set executor.name: ray \(--executor ray\)"):  # fmt: skip
+        make_config("mountaincar", ray_address="auto")
+    config = make_config("mountaincar", executor="ray", ray_address="auto", workers=None)
+    assert config.executor.workers is None  # the cluster's CPUs

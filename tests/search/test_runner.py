@@ -9,12 +9,19 @@ import pytest
 from rewardforge.designers.replay import ReplayDesigner
 from rewardforge.errors import RunError
 from rewardforge.runs import Workspace
-from rewardforge.search.config import SearchConfig
-from rewardforge.search.runner import Search, SearchEvent
+from rewardforge.search.runner import Search
 from rewardforge.search.screening import Trajectory
+from rewardforge.search.steps import SearchSteps
 from rewardforge.search.trajectories import load_trajectories, save_trajectories
+from rewardforge.tasks.registry import get_task
+from tests.search.support import EventLog, make_config
 
-TINY = dict(task="mountaincar", num_steps=1200, num_envs=2, seed=3)
+TINY = dict(steps=1200, num_envs=2, seed=3)
+
+
+def config(**values):
+    return make_config("mountaincar", **{**TINY, **values})
+
 
 GOOD = """
 import numpy as np
@@ -27,13 +34,14 @@ def compute_reward(position, velocity, goal_position):
 
 
 def test_search_records_candidates_trainings_and_final_evaluation(tmp_path) -> None:
-    events: list[SearchEvent] = []
-    config = SearchConfig(**TINY, samples=4, iterations=2, success_target=1.0, final_seeds=1)
-    search = Search(config, Workspace(tmp_path), on_event=events.append)
-    summary = search.run_search()
+    log = EventLog()
+    cfg = config(samples=4, iterations=2, success_target=1.0, final_seeds=1)
+    search = Search(cfg, Workspace(tmp_path), callbacks=[log])
+    result = search.run()
+    summary = result.to_dict()
 
-    store = search.store
-    run = store.get_run(summary["run_id"])
+    store = search.workspace.store
+    run = store.get_run(result.run_id)
     assert run.status == "finished"
     candidates = store.list_candidates(run.id)
     assert {c.iteration for c in candidates} == {0, 1}
@@ -54,8 +62,20 @@ def test_search_records_candidates_trainings_and_final_evaluation(tmp_path) -> N
     kinds = {(e.kind, e.baseline) for e in store.list_evaluations(run.id)}
     assert kinds == {("final", None), ("baseline", "env"), ("baseline", "sparse")}
     assert {"final", "env", "sparse"} <= summary.keys()
-    seen = {e.kind for e in events}
-    assert {"run", "iteration", "proposed", "checked", "rung", "trained", "final", "done"} <= seen
+    assert result.best is not None and result.best.candidate_id == best.id
+    assert result.best.code_path.read_text() == best.code
+    assert result.final is not None and set(result.final.baselines) == {"env", "sparse"}
+    assert [i.iteration for i in result.iterations] == [0, 1]
+    assert log.hooks >= {
+        "on_search_start", "on_iteration_start", "on_candidates_proposed",
+        "on_candidate_checked", "on_training_progress", "on_candidate_scored",
+        "on_iteration_end", "on_final_evaluation_start", "on_search_end",
+    }  # fmt: skip
+    scored = log.of("on_candidate_scored")
+    assert {e.candidate_id for e in scored} == {c.id for c in candidates}
+    assert all(e.success_rate is not None for e in scored)
+    assert [e.iteration for e in log.of("on_iteration_end")] == [0, 1]
+    assert log.of("on_search_end") == [result]
 
 
 def test_broken_candidates_are_recorded_with_their_errors(tmp_path) -> None:
@@ -72,12 +92,10 @@ def test_broken_candidates_are_recorded_with_their_errors(tmp_path) -> None:
         "no function": "I could not write a reward for this task, sorry.",
     }
     designer = ReplayDesigner.from_codes([GOOD, *broken.values()])
-    config = SearchConfig(
-        **TINY, designer="replay", samples=7, iterations=1, max_repairs=0, final_seeds=0
-    )
-    search = Search(config, Workspace(tmp_path), designer=designer)
-    summary = search.run_search()
-    candidates = {c.slot: c for c in search.store.list_candidates(summary["run_id"])}
+    cfg = config(samples=7, iterations=1, max_repairs=0, final_seeds=0)
+    search = Search(cfg, Workspace(tmp_path), designer=designer)
+    summary = search.run().to_dict()
+    candidates = {c.slot: c for c in search.workspace.store.list_candidates(summary["run_id"])}
     assert candidates[0].status == "trained"
     kinds = {name: candidates[i + 1].error_kind for i, name in enumerate(broken)}
     assert kinds == {
@@ -106,25 +124,27 @@ def test_offline_repairs_a_failed_candidate_and_keeps_the_attempts(tmp_path) -> 
             return Proposal(code=GOOD, designer="replay", notes="repair", meta={"attempt": 1})
 
     designer = Once.from_codes(["def compute_reward(positon):\n    return positon, {}"])
-    config = SearchConfig(**TINY, designer="replay", samples=1, iterations=1, final_seeds=0)
-    search = Search(config, Workspace(tmp_path), designer=designer)
-    summary = search.run_search()
-    attempts = sorted(search.store.list_candidates(summary["run_id"]), key=lambda c: c.attempt)
+    cfg = config(samples=1, iterations=1, final_seeds=0)
+    search = Search(cfg, Workspace(tmp_path), designer=designer)
+    summary = search.run().to_dict()
+    attempts = sorted(
+        search.workspace.store.list_candidates(summary["run_id"]), key=lambda c: c.attempt
+    )
     assert [(c.attempt, c.status) for c in attempts] == [(0, "rejected"), (1, "trained")]
     assert attempts[0].error_kind == "lint"
 
 
 def test_resume_continues_without_redoing_recorded_work(tmp_path) -> None:
-    config = SearchConfig(**TINY, samples=3, iterations=2, success_target=1.0, final_seeds=0)
+    cfg = config(samples=3, iterations=2, success_target=1.0, final_seeds=0)
     workspace = Workspace(tmp_path)
 
-    def stop_in_iteration_1(event: SearchEvent) -> None:
-        if event.kind == "rung" and event.iteration == 1:
+    def stop_in_iteration_1(hook: str, event) -> None:
+        if hook == "on_training_progress" and event.iteration == 1:
             raise KeyboardInterrupt
 
-    first = Search(config, workspace, on_event=stop_in_iteration_1)
+    first = Search(cfg, workspace, callbacks=[EventLog(stop_in_iteration_1)])
     with pytest.raises(KeyboardInterrupt):
-        first.run_search()
+        first.run()
     store = workspace.store
     run = store.get_run(first.run_id)
     assert run.status == "interrupted"
@@ -146,7 +166,8 @@ def test_resume_continues_without_redoing_recorded_work(tmp_path) -> None:
             raise AssertionError("resume asked for a repair it already has")
 
     resumed = Search.resume(workspace, run.id, designer=NoNewProposals())
-    summary = resumed.run_search()
+    assert resumed.config == cfg  # the stored config, resolved when the run began
+    summary = resumed.run().to_dict()
     assert store.get_run(run.id).status == "finished"
     after = {c.id: c for c in store.list_candidates(run.id)}
     assert after.keys() == before.keys()
@@ -160,9 +181,9 @@ def test_resume_continues_without_redoing_recorded_work(tmp_path) -> None:
 
 def test_resumed_training_is_deterministic(tmp_path) -> None:
     """Redoing an interrupted iteration gives the same fitness as the uninterrupted run."""
-    config = SearchConfig(**TINY, samples=2, iterations=1, final_seeds=0, rungs="off")
-    a = Search(config, Workspace(tmp_path / "a")).run_search()
-    b = Search(config, Workspace(tmp_path / "b")).run_search()
+    cfg = config(samples=2, iterations=1, final_seeds=0, rungs="off")
+    a = Search(cfg, Workspace(tmp_path / "a")).run().to_dict()
+    b = Search(cfg, Workspace(tmp_path / "b")).run().to_dict()
     store_a, store_b = Workspace(tmp_path / "a").store, Workspace(tmp_path / "b").store
     fit_a = [c.fitness for c in store_a.list_candidates(a["run_id"])]
     fit_b = [c.fitness for c in store_b.list_candidates(b["run_id"])]
@@ -176,10 +197,13 @@ def test_screening_skips_rewards_that_rank_failures_above_successes(tmp_path) ->
     inverted = GOOD.replace("return speed + bonus", "return -(speed + bonus)")
     iteration_1 = [GOOD, inverted, GOOD.replace("100.0", "50.0")]
     designer = ReplayDesigner.from_codes([GOOD] * 3 + iteration_1)
-    config = SearchConfig(
-        **TINY, designer="replay", samples=3, iterations=1, final_seeds=0, screen_fraction=0.0
-    )
-    search = Search(config, Workspace(tmp_path), designer=designer)
+    cfg = config(
+        samples=3, iterations=1, final_seeds=0,
+        screen_fraction=0.0,
+    )  # fmt: skip
+    workspace = Workspace(tmp_path)
+    steps = SearchSteps(cfg, get_task("mountaincar"), workspace, designer=designer)
+    steps.bind(workspace.store.create_run("mountaincar", "evolve", cfg.to_dict()).id)
     rng = np.random.default_rng(0)
 
     def trajectory(success: bool) -> Trajectory:
@@ -193,28 +217,27 @@ def test_screening_skips_rewards_that_rank_failures_above_successes(tmp_path) ->
             success,
         )
 
-    path = search.run_dir / "trajectories" / "iteration_0.npz"
+    path = steps.trajectory_path(0)
     save_trajectories(path, [trajectory(i % 2 == 0) for i in range(8)])
     assert len(load_trajectories(path)) == 8
     # pretend iteration 0 ran: screening uses trajectories of earlier iterations
-    context = search._context(1)
-    slots = search._checked(1, search._proposals(1, context), context)
-    kept = search._screened(1, [(r, c) for r, c in slots if c.ok])
+    context = steps.context(1)
+    checked = steps.check(1, steps.propose(1, 3, context), context)
+    kept = steps.screen(1, checked, min_auc=0.5, fraction=0.0)
     assert len(kept) == 2
-    out = [c for c in search.store.list_candidates(search.run_id) if c.status == "screened_out"]
-    assert (
-        len(out) == 1
-        and "ranks failed episodes above successful ones" in out[0].details["screen"]["reason"]
-    )
-    search.close()
+    out = [c for c in workspace.store.list_candidates(steps.run_id) if c.status == "screened_out"]
+    assert len(out) == 1 and out[0].details.screen is not None
+    assert "ranks failed episodes above successful ones" in out[0].details.screen.reason
+    steps.close()
 
 
 def test_a_replay_source_that_runs_out_ends_the_search_early(tmp_path) -> None:
     designer = ReplayDesigner.from_codes([GOOD, GOOD.replace("100.0", "50.0")])
-    config = SearchConfig(
-        **TINY, designer="replay", samples=2, iterations=3, final_seeds=0, success_target=1.0
-    )
-    summary = Search(config, Workspace(tmp_path), designer=designer).run_search()
+    cfg = config(
+        samples=2, iterations=3, final_seeds=0,
+        success_target=1.0,
+    )  # fmt: skip
+    summary = Search(cfg, Workspace(tmp_path), designer=designer).run().to_dict()
     assert summary["iterations"] == 1 and summary["best_candidate"] is not None
 
 
@@ -228,8 +251,8 @@ def test_a_designer_with_nothing_to_propose_is_an_error(tmp_path) -> None:
         def repair(self, proposal, error, context):
             return None
 
-    config = SearchConfig(**TINY, designer="replay", samples=1, iterations=1, final_seeds=0)
-    search = Search(config, Workspace(tmp_path), designer=Empty())
+    cfg = config(samples=1, iterations=1, final_seeds=0)
+    search = Search(cfg, Workspace(tmp_path), designer=Empty())
     with pytest.raises(RunError, match="proposed no candidate for iteration 0"):
-        search.run_search()
-    assert search.store.get_run(search.run_id).status == "failed"
+        search.run()
+    assert search.workspace.store.get_run(search.run_id).status == "failed"

@@ -151,7 +151,7 @@ def test_check_passes_fenced_answers_and_reports_the_smoke_run(sandbox) -> None:
     check = check_proposal(Proposal(code=answer, designer="test"), TASK, sandbox)
     assert check.ok and check.program is not None
     assert check.code.startswith("import numpy as np")
-    assert check.details["smoke"]["ok"] is True
+    assert check.smoke is not None and check.smoke["ok"] is True
 
 
 def test_a_model_failure_is_a_check_failure_not_a_crash(sandbox) -> None:

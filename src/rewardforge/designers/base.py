@@ -10,17 +10,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from rewardforge.ranking import rank_key
 from rewardforge.tasks.spec import Task
 
 
 @dataclass(frozen=True)
 class Proposal:
-    """A candidate as proposed: source code (or a model answer) and where it came from."""
+    """A candidate as proposed: source code (or a model's whole answer) and where it came from."""
 
     code: str
     designer: str
     parent_id: int | None = None
-    raw: str | None = None
     notes: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -35,7 +35,17 @@ class CandidateResult:
     success_rate: float
     reflection: dict[str, Any]
     feedback: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
+    iteration: int = 0
+    fully_trained: bool = True  # False: stopped early by successive halving
+
+    def rank_key(self) -> tuple[Any, ...]:
+        """This result's place in "best" (``rewardforge.ranking.rank_key``)."""
+        return rank_key(
+            self.fitness,
+            self.success_rate,
+            fully_trained=self.fully_trained,
+            candidate_id=self.candidate_id,
+        )
 
 
 HumanFeedbackMode = Literal["join", "replace"]
@@ -71,4 +81,5 @@ class Designer(Protocol):
 
 
 def top_results(history: Sequence[CandidateResult], n: int) -> list[CandidateResult]:
-    return sorted(history, key=lambda r: (r.fitness, r.success_rate), reverse=True)[:n]
+    """The ``n`` best results, best first."""
+    return sorted(history, key=CandidateResult.rank_key, reverse=True)[:n]

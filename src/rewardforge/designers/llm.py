@@ -106,7 +106,7 @@ class LLMDesigner:
         proposals: list[tuple[int, Proposal]] = []
         for c in answers:
             meta = {**_sample_meta(c), "attempt": 0, "messages": stored}
-            proposal = Proposal(c.text, self.name, parent, raw=c.text, meta=meta)
+            proposal = Proposal(c.text, self.name, parent, meta=meta)
             proposals.append((c.sample_index, proposal))
         for f in answers.failures:
             meta = {
@@ -115,7 +115,7 @@ class LLMDesigner:
                 "sample_index": f.sample_index,
                 "attempt": 0,
             }
-            proposals.append((f.sample_index, Proposal("", self.name, parent, raw=None, meta=meta)))
+            proposals.append((f.sample_index, Proposal("", self.name, parent, meta=meta)))
         logger.info(
             "llm designer: %d of %d samples answered for iteration %d",
             len(answers), k, context.iteration,
@@ -149,7 +149,7 @@ class LLMDesigner:
     def repair(self, proposal: Proposal, error: str, context: DesignContext) -> Proposal | None:
         """The model's corrected answer, given its failed answer and the error text; None
         for a proposal that holds no answer (a failed sample)."""
-        answer = proposal.raw or proposal.code
+        answer = proposal.code
         if not answer.strip():
             logger.info("llm designer: nothing to repair (the sample failed: %s)", error)
             return None
@@ -160,9 +160,7 @@ class LLMDesigner:
         offset = context.rng_seed * SAMPLES_PER_SEED + attempt
         [c] = self._complete(messages, 1, offset, "repair")
         meta = {**_sample_meta(c), "attempt": attempt, "messages": _to_dicts(messages)}
-        return Proposal(
-            c.text, self.name, proposal.parent_id, raw=c.text, notes="repair", meta=meta
-        )
+        return Proposal(c.text, self.name, proposal.parent_id, notes="repair", meta=meta)
 
     # -- success criterion (ARCHIE) -----------------------------------------------------
     def success_criterion(self, context: DesignContext) -> str:

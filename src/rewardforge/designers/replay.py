@@ -56,7 +56,7 @@ class ReplayDesigner:
         """Items ``iteration*k .. iteration*k + k - 1``: stateless, so a resumed run gets the same."""
         start = context.iteration * k
         return [
-            Proposal(code=text, designer=self.name, raw=text, notes=label)
+            Proposal(code=text, designer=self.name, notes=label)
             for label, text in self._items[start : start + k]
         ]
 

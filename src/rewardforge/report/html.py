@@ -5,7 +5,7 @@ Training metrics the report reads (``TrainingRecord.metrics``)::
     {"curve": {"steps": [...], "fitness": [...]}      # or "success_rate", "score", "return"
      "components": {name: {"mean": .., "std": .., "min": .., "max": .., "history": [...]}}}
 
-Component statistics may also sit in ``CandidateRecord.details["components"]`` (the reflection).
+Component statistics may also sit in ``CandidateRecord.details.training.components`` (the reflection).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def highlight_python(code: str) -> str:
 
 def _top_candidates(candidates: Sequence[CandidateRecord], k: int) -> list[CandidateRecord]:
     scored = [c for c in candidates if c.fitness is not None]
-    return sorted(scored, key=lambda c: (-float(c.fitness or 0.0), c.id))[:k]
+    return sorted(scored, key=lambda c: c.rank_key(), reverse=True)[:k]
 
 
 def fitness_section(candidates: Sequence[CandidateRecord]) -> str:
@@ -159,8 +159,8 @@ def learning_curves_section(
 
 
 def _components(c: CandidateRecord, trainings: Sequence[TrainingRecord]) -> dict[str, Any]:
-    comps = c.details.get("components")
-    if isinstance(comps, Mapping) and comps:
+    comps = c.details.training.components if c.details.training else None
+    if comps:
         return dict(comps)
     for t in trainings:
         if t.candidate_id == c.id and isinstance(t.metrics.get("components"), Mapping):

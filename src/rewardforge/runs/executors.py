@@ -17,16 +17,19 @@ records what comes back. Pick one with ``make_executor``::
 
 from __future__ import annotations
 
+import ast
 import logging
 import multiprocessing
 import os
 import socket
+import sys
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
 from rewardforge.errors import ConfigError, MissingExtraError
@@ -39,7 +42,9 @@ __all__ = [
     "JobReport",
     "LocalExecutor",
     "RayExecutor",
+    "main_reruns_on_spawn",
     "make_executor",
+    "usable_cores",
 ]
 
 J = TypeVar("J")
@@ -70,6 +75,42 @@ class JobReport(Generic[R]):
 def here() -> str:
     """``host:pid`` of the calling process."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask; ``os.cpu_count()`` elsewhere)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def main_reruns_on_spawn() -> bool:
+    """Whether a ``spawn``ed worker would run this program's top-level code again: the main
+    module has source whose top level lacks an ``if __name__ == "__main__":`` guard. (A
+    program run that way would start its search again in every worker.)"""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None) or ""
+    if name == "__main__" or name.endswith(".__main__"):
+        return False  # ``python -m package``: multiprocessing does not run it again
+    path = getattr(spec, "origin", None) or getattr(main, "__file__", None)
+    if not path or not str(path).endswith(".py"):
+        return False  # an interactive session or a notebook: nothing to run again
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return False
+    return not any(isinstance(node, ast.If) and _is_main_guard(node.test) for node in tree.body)
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    if not isinstance(test, ast.Compare) or len(test.comparators) != 1:
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = {s.id for s in sides if isinstance(s, ast.Name)}
+    texts = {s.value for s in sides if isinstance(s, ast.Constant)}
+    return names == {"__name__"} and texts == {"__main__"}
 
 
 class Executor(ABC):
@@ -116,7 +157,7 @@ class LocalExecutor(Executor):
     name = "local"
 
     def __init__(self, workers: int | None = None, *, max_retries: int = DEFAULT_MAX_RETRIES):
-        workers = workers if workers is not None else len(os.sched_getaffinity(0))
+        workers = workers if workers is not None else usable_cores()
         if workers < 1:
             raise ConfigError(f"LocalExecutor needs at least 1 worker, got {workers}")
         if max_retries < 0:

@@ -112,6 +112,17 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "CREATE INDEX model_calls_run ON model_calls (run_id)",
         ),
     ),
+    (
+        # success_rate ranks candidates (``rewardforge.ranking``): a column, no longer a key of
+        # the details JSON; back-filled from the JSON of stores written before.
+        "0002_candidate_success_rate",
+        (
+            "ALTER TABLE candidates ADD COLUMN success_rate REAL",
+            "UPDATE candidates SET success_rate = json_extract(details, '$.success_rate')"
+            " WHERE json_valid(details)"
+            " AND json_type(details, '$.success_rate') IN ('real', 'integer')",
+        ),
+    ),
 )
 
 

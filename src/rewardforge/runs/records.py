@@ -7,6 +7,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rewardforge.ranking import rank_key
+from rewardforge.runs.details import CandidateDetails
+
 RunStatus = Literal["running", "finished", "failed", "interrupted"]
 CandidateStatus = Literal[
     "proposed", "rejected", "screened_out", "training", "trained", "failed", "stopped_early"
@@ -109,9 +112,19 @@ class CandidateRecord:
     error_kind: str | None
     error: str | None
     fitness: float | None
-    details: dict[str, Any]
+    details: CandidateDetails
     created_at: str
     updated_at: str
+    success_rate: float | None = None
+
+    def rank_key(self) -> tuple[Any, ...]:
+        """This candidate's place in "best" (``rewardforge.ranking.rank_key``)."""
+        return rank_key(
+            self.fitness,
+            self.success_rate,
+            fully_trained=self.status == "trained",
+            candidate_id=self.id,
+        )
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> CandidateRecord:
@@ -129,9 +142,10 @@ class CandidateRecord:
             error_kind=row["error_kind"],
             error=row["error"],
             fitness=row["fitness"],
-            details=_load(row["details"], {}),
+            details=CandidateDetails.from_stored(_load(row["details"], {})),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            success_rate=row["success_rate"],
         )
 
 

@@ -105,6 +105,7 @@ from typing import Any
 import numpy as np
 
 from rewardforge.errors import RunError, RunNotFoundError, did_you_mean
+from rewardforge.runs.details import CandidateDetails
 from rewardforge.runs.meta import (
     check_choice,
     collect_versions,
@@ -132,6 +133,10 @@ logger = logging.getLogger(__name__)
 
 #: How long a writer waits for another process's transaction before giving up (milliseconds).
 BUSY_TIMEOUT_MS = 30_000
+
+
+def _details_json(details: CandidateDetails) -> str:
+    return to_json(details.model_dump(mode="json", exclude_none=True))
 
 
 def _insert(conn: sqlite3.Connection, table: str, **values: Any) -> int:
@@ -380,7 +385,7 @@ class RunStore:
         status: str = "proposed",
         error_kind: str | None = None,
         error: str | None = None,
-        details: Mapping[str, Any] | None = None,
+        details: CandidateDetails | None = None,
     ) -> CandidateRecord:
         check_choice(status, CANDIDATE_STATUSES, "candidate status")
         digest = content_hash(code)
@@ -406,7 +411,7 @@ class RunStore:
                     status=status,
                     error_kind=error_kind,
                     error=error,
-                    details=to_json(dict(details or {})),
+                    details=_details_json(details or CandidateDetails()),
                     created_at=now,
                     updated_at=now,
                 )
@@ -444,8 +449,10 @@ class RunStore:
         error_kind: str | None = None,
         error: str | None = None,
         fitness: float | None = None,
-        details: Mapping[str, Any] | None = None,
+        success_rate: float | None = None,
+        details: CandidateDetails | None = None,
     ) -> CandidateRecord:
+        """Set the given fields; ``details`` sections are merged field by field."""
         if status is not None:
             check_choice(status, CANDIDATE_STATUSES, "candidate status")
         with self._write() as conn:
@@ -454,17 +461,19 @@ class RunStore:
             ).fetchone()
             if row is None:
                 raise RunError(f"no candidate with id {candidate_id} in {self.path}")
-            merged = {**json.loads(row["details"] or "{}"), **dict(details or {})}
+            stored = CandidateDetails.from_stored(json.loads(row["details"] or "{}"))
             conn.execute(
                 "UPDATE candidates SET status = COALESCE(?, status),"
                 " error_kind = COALESCE(?, error_kind), error = COALESCE(?, error),"
-                " fitness = COALESCE(?, fitness), details = ?, updated_at = ? WHERE id = ?",
+                " fitness = COALESCE(?, fitness), success_rate = COALESCE(?, success_rate),"
+                " details = ?, updated_at = ? WHERE id = ?",
                 (
                     status,
                     error_kind,
                     error,
                     None if fitness is None else float(fitness),
-                    to_json(merged),
+                    None if success_rate is None else float(success_rate),
+                    _details_json(stored.merged(details)),
                     utc_now(),
                     candidate_id,
                 ),

@@ -20,11 +20,11 @@ def effective_status(run: RunRecord) -> str:
 
 
 def best_candidate(store: RunStore, run: RunRecord) -> CandidateRecord | None:
-    """The candidate marked best, else the one with the highest fitness."""
+    """The candidate marked best, else the best by ``rank_key`` among those with a fitness."""
     if run.best_candidate_id is not None:
         return store.get_candidate(run.best_candidate_id)
     scored = [c for c in store.list_candidates(run.id) if c.fitness is not None]
-    return max(scored, key=lambda c: (c.fitness, -c.id)) if scored else None
+    return max(scored, key=CandidateRecord.rank_key, default=None)
 
 
 def best_training(store: RunStore, candidate: CandidateRecord) -> TrainingRecord | None:
@@ -170,7 +170,7 @@ def iteration_digest(
     for a person giving feedback between iterations."""
     candidates = store.list_candidates(run_id, iteration)
     scored = sorted(
-        (c for c in candidates if c.fitness is not None), key=lambda c: (-(c.fitness or 0.0), c.id)
+        (c for c in candidates if c.fitness is not None), key=CandidateRecord.rank_key, reverse=True
     )
     failed = [c for c in candidates if c.error_kind]
     lines = [
@@ -179,8 +179,8 @@ def iteration_digest(
     ]
     for c in scored[:num_best]:
         lines.append(f"  candidate #{c.id} (slot {c.slot}, {c.status}): fitness {c.fitness:.4g}")
-        components = c.details.get("components")
-        if not isinstance(components, dict):
+        components = c.details.training.components if c.details.training else None
+        if not components:
             trainings = store.list_trainings(candidate_id=c.id)
             components = next(
                 (t.metrics["components"] for t in trainings if "components" in t.metrics), {}

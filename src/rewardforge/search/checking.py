@@ -6,7 +6,7 @@ writer for repair; it is never raised, because a broken candidate is a record, n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rewardforge.designers.base import Proposal
@@ -29,7 +29,7 @@ class Check:
     program: RewardProgram | None = None
     error_kind: str | None = None
     error: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    smoke: dict[str, Any] | None = None  # the smoke run's report, when it ran
 
     @property
     def ok(self) -> bool:
@@ -70,6 +70,6 @@ def check_proposal(
             code=code,
             error_kind="smoke",
             error=f"running it on {num_states} states of the task failed: {report.error}",
-            details={"smoke": smoke},
+            smoke=smoke,
         )
-    return Check(code=code, program=program, details={"smoke": smoke})
+    return Check(code=code, program=program, smoke=smoke)

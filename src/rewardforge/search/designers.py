@@ -15,28 +15,22 @@ from rewardforge.search.config import SearchConfig
 from rewardforge.tasks.spec import Task
 
 
-def default_designer(env: Any = None) -> str:
-    """``llm`` when a model provider is configured (a key in the environment), else ``offline``."""
-    from rewardforge.llm import default_model_spec
-
-    return "llm" if default_model_spec(env) else "offline"
-
-
 def make_designer(
     config: SearchConfig,
     task: Task,
     workspace: Workspace,
     on_call: Callable[[Any], None] | None = None,
 ) -> Designer:
-    if config.designer == "offline":
+    """The designer ``config.designer`` names (``SearchConfig`` resolved its default)."""
+    name = config.designer.name
+    if name == "offline":
         return OfflineDesigner(task, seed=config.seed)
-    if config.designer == "replay":
-        return _replay(config, workspace)
+    if name == "replay":
+        return _replay(config.designer.replay_from, workspace)
     return _llm(config, task, workspace, on_call)
 
 
-def _replay(config: SearchConfig, workspace: Workspace) -> ReplayDesigner:
-    source = config.replay_from
+def _replay(source: str | None, workspace: Workspace) -> ReplayDesigner:
     if not source:
         raise ConfigError(
             "the replay designer needs --replay-from FILE, DIR or a run id of this workspace"
@@ -67,13 +61,16 @@ def _llm(
     from rewardforge.designers.llm import LLMDesigner
     from rewardforge.llm import UsageMeter, default_model_spec, get_model
 
-    spec = config.model or default_model_spec()
+    settings = config.model
+    spec = settings.name or default_model_spec()
     if not spec:
         raise ModelConfigError(
             "the llm designer needs a model: set a provider key (e.g. OPENAI_API_KEY) or "
             "pass --model provider/name; `rewardforge models` lists the providers. Without a "
             "model, use --designer offline"
         )
-    meter = UsageMeter(max_tokens=config.max_tokens, max_cost_usd=config.max_cost)
-    model = get_model(spec, cache=workspace.model_cache_path, cache_mode=config.cache, meter=meter)
-    return LLMDesigner(task, model, temperature=config.temperature, on_call=on_call)
+    meter = UsageMeter(max_tokens=settings.max_tokens, max_cost_usd=settings.max_cost)
+    model = get_model(
+        spec, cache=workspace.model_cache_path, cache_mode=settings.cache, meter=meter
+    )
+    return LLMDesigner(task, model, temperature=settings.temperature, on_call=on_call)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardforge.errors import RunError
+from rewardforge.search.config import TeacherSettings
 from rewardforge.search.screening import Trajectory
 from rewardforge.search.training import CandidateOutcome, train_candidates
 from rewardforge.tasks.spec import Task
@@ -48,6 +49,8 @@ class TrainingJob:
     folder: str  # relative to checkpoints/ and tb/: "iteration_0/group_1"
     trajectory_episodes: int = 0
     group: int = 0
+    judge: TeacherSettings | None = None  # a scripted judge's settings: fitness by tournament
+    seed: int = 0  # the run's seed (the judge's random stream)
 
 
 @dataclass
@@ -83,10 +86,14 @@ def run_training_job(job: TrainingJob) -> JobOutput:
     """Train ``job``'s group in this process, in a sandbox of its own; see the module doc."""
     from rewardforge.rewards.program import RewardProgram
     from rewardforge.rewards.sandbox import RewardSandbox, SandboxedReward
-    from rewardforge.rl.registry import make_trainer
+    from rewardforge.search.teachers import make_search_trainer, scripted_teacher
 
     start = time.perf_counter()
-    trainer = make_trainer(job.trainer, job.task, device=job.device, **job.hparams)
+    judge = scripted_teacher(job.judge, job.task, job.seed) if job.judge else None
+    trainer = make_search_trainer(
+        job.trainer, job.task, device=job.device, hparams=job.hparams, judge=judge,
+        settings=job.judge,
+    )  # fmt: skip
     rungs: list[tuple[int, int, dict[int, float]]] = []
     with tempfile.TemporaryDirectory(prefix="rewardforge-job-") as tmp, RewardSandbox() as sandbox:
         root = Path(tmp)

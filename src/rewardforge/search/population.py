@@ -43,53 +43,80 @@ import dataclasses
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from rewardforge.designers.base import DesignContext, Proposal
-from rewardforge.errors import ConfigError, RunError
+from rewardforge.errors import RunError
+from rewardforge.ranking import rank_key
 from rewardforge.rewards.base import EnvReward, RewardFunction
 from rewardforge.rewards.program import RewardProgram
 from rewardforge.rewards.sandbox import SandboxedReward
-from rewardforge.rl.sac import SACConfig
 from rewardforge.rl.shared_sac import MemberEvaluation, SharedSACPopulation
 from rewardforge.rl.types import EvalResult
+from rewardforge.runs.details import CandidateDetails, MemberDetails
+from rewardforge.runs.records import CandidateRecord
 from rewardforge.search.feedback import reflection_data, reflection_text
-from rewardforge.search.runner import SearchEvent, _OutOfProposals, _proposal
+from rewardforge.search.iterative import iterate
+from rewardforge.search.steps import OutOfProposals, SearchSteps
+from rewardforge.search.strategy_configs import PopulationConfig
 from rewardforge.search.training import CandidateOutcome
-
-if TYPE_CHECKING:
-    from rewardforge.runs.records import CandidateRecord
-    from rewardforge.search.runner import Search
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"
 
 
-class PopulationSearch:
-    """The population strategy's iterations, run by ``Search`` (see the module docstring)."""
+class PopulationStrategy:
+    """The ``population`` strategy (see the module docstring)."""
 
-    def __init__(self, search: Search) -> None:
-        cfg = search.config
-        if cfg.elites >= cfg.population_size:
-            raise ConfigError(
-                f"--elites ({cfg.elites}) must be smaller than --population-size "
-                f"({cfg.population_size}), or no member ever gets a new reward"
-            )
-        if not isinstance(search.trainer.config, SACConfig):
-            raise ConfigError(
-                "the population strategy trains SAC policies from one shared replay buffer; "
-                f"drop --trainer {cfg.trainer} (or pass --trainer sac)"
-            )
-        self.search, self.config, self.store = search, cfg, search.store
-        self.task, self.run_id = search.task, search.run_id
-        self.size = cfg.population_size
-        self.num_members = self.size + int(cfg.with_env_member)
-        self.refresh_steps = cfg.refresh_steps or search.num_steps
-        self.seeds = [cfg.seed + k for k in range(self.num_members)]
-        self.state_path = search.run_dir / "population" / STATE_FILE
+    def __init__(self, config: PopulationConfig) -> None:
+        self.config = config
+        self.state: PopulationRun | None = None
+
+    def prepare(self, steps: SearchSteps) -> None:
+        steps.trainer  # noqa: B018 - a trainer that cannot build fails before the run exists
+        steps.designer  # noqa: B018 - likewise a missing model key or replay source
+
+    def run(self, steps: SearchSteps) -> None:
+        self.state = PopulationRun(self.config, steps)
+        iterate(
+            steps,
+            self.config.iterations,
+            self.state.run_iteration,
+            lambda: steps.reached_target(self.config.success_target),
+        )
+
+    def evaluate(self, steps: SearchSteps) -> None:
+        steps.final_evaluation()
+
+    def close(self) -> None:
+        if self.state is not None:
+            self.state.close()
+            self.state = None
+
+
+def member_key(e: dict[str, Any], usable: bool) -> tuple[Any, ...]:
+    """A member's place in the population, by its last evaluation (``rank_key``)."""
+    score = e["score"] if e["score"] is not None else 0.0
+    return rank_key(
+        e["fitness"], e["success_rate"], fully_trained=usable, candidate_id=e["member"],
+        extra=(score, e["mean_return"]),
+    )  # fmt: skip
+
+
+class PopulationRun:
+    """One run's population: its members, their rewards and the shared SAC population."""
+
+    def __init__(self, config: PopulationConfig, steps: SearchSteps) -> None:
+        self.steps, self.config, self.store = steps, config, steps.store
+        self.task, self.run_id = steps.task, steps.run_id
+        self.size = config.population_size
+        self.num_members = self.size + int(config.with_env_member)
+        self.refresh_steps = config.refresh_steps or steps.num_steps
+        self.seeds = [steps.config.seed + k for k in range(self.num_members)]
+        self.state_path = steps.run_dir / "population" / STATE_FILE
         self.pop: SharedSACPopulation | None = None
         self.candidates: list[int | None] = [None] * self.size  # None: vacant
         self.reward_ids: list[int] = []  # the candidate whose reward each member trains on
@@ -105,18 +132,13 @@ class PopulationSearch:
         if self.done >= it:  # trained and saved before a kill: only the records are left
             self._finish(it)
             return
-        self.store.start_iteration(self.run_id, it)
-        self.search.on_event(SearchEvent("iteration", it, {"of": self.config.iterations}))
+        self.steps.start_iteration(it, self.config.iterations)
         ranking = self._ranking()
         slots = self._to_replace(ranking)
         context = self._context(it, ranking)
         proposals = self._proposals(it, slots, context)
-        checked = self.search._checked(it, proposals, context)
-        new = {
-            slot: rec
-            for (slot, _), (rec, check) in zip(proposals, checked, strict=True)
-            if check.ok
-        }
+        checked = self.steps.check(it, proposals, context)
+        new = {slot: c.record for (slot, _), c in zip(proposals, checked, strict=True) if c.ok}
         if self.pop is None and not new:
             logger.info("iteration %d: no reward passed its checks; nothing to train", it)
         else:
@@ -132,8 +154,7 @@ class PopulationSearch:
         def key(k: int) -> tuple[Any, ...]:
             e = self.last[k]
             usable = e["error"] is None and (k >= self.size or self.candidates[k] is not None)
-            score = e["score"] if e["score"] is not None else 0.0
-            return (usable, e["fitness"], e["success_rate"], score, e["mean_return"], -k)
+            return member_key(e, usable)
 
         return sorted(range(self.num_members), key=key, reverse=True)
 
@@ -146,8 +167,8 @@ class PopulationSearch:
     def _context(self, it: int, ranking: list[int]) -> DesignContext:
         """The runner's context (human feedback included), about the present members: the
         best member is the one refined from, the members are the history."""
-        base = self.search._context(it)
-        results = {r.candidate_id: r for r in self.search._results()}
+        base = self.steps.context(it)
+        results = {r.candidate_id: r for r in self.steps.results()}
         members = [results[c] for c in self.candidates if c is not None and c in results]
         best = next(
             (
@@ -163,23 +184,12 @@ class PopulationSearch:
         self, it: int, slots: list[int], context: DesignContext
     ) -> list[tuple[int, Proposal]]:
         """One proposal per slot to fill, from the store when it holds them (resume)."""
-        stored = [self.store.find_candidate(self.run_id, it, slot, 0) for slot in slots]
-        if all(rec is not None for rec in stored):
-            return [(slot, _proposal(rec)) for slot, rec in zip(slots, stored, strict=True) if rec]
-        proposals = self.search.designer.propose(len(slots), context)
-        if not proposals:
-            message = (
-                f"the {self.search.designer.name} designer proposed nothing for iteration {it}"
-            )
-            if self.pop is None:
-                raise RunError(message)
-            raise _OutOfProposals(message)
-        out = []
-        for slot, rec, proposal in zip(slots, stored, proposals, strict=False):
-            rec = rec or self.search._add(it, slot, 0, proposal)
-            out.append((slot, _proposal(rec)))
-        self.search.on_event(SearchEvent("proposed", it, {"count": len(out)}))
-        return out
+        try:
+            return self.steps.propose(it, len(slots), context, slots=slots)
+        except OutOfProposals as exc:
+            if self.pop is None:  # nothing to go on with: the run fails
+                raise RunError(str(exc)) from None
+            raise
 
     # --- the population -------------------------------------------------------------------
     def _refresh(self, it: int, new: dict[int, CandidateRecord], ranking: list[int]) -> None:
@@ -193,37 +203,33 @@ class PopulationSearch:
             for slot in new:
                 old = self.candidates[slot]
                 if old is not None:
-                    self.store.update_candidate(
-                        old, details={"replaced_at_iteration": it, "left_at_step": self.pop.steps}
-                    )
+                    left = MemberDetails(replaced_at_iteration=it, left_at_step=self.pop.steps)
+                    self.store.update_candidate(old, details=CandidateDetails(member=left))
                 self.reward_ids[slot] = new[slot].id
             self.pop.set_rewards({slot: self._reward(new[slot].id) for slot in new})
             self.pop.release(range(self.num_members))  # kept members train freely
             for slot in sorted(new):
                 scale, shift = self.pop.rescale(slot, best)
                 self.pop.copy_member(best, slot)
-                self.store.update_candidate(
-                    new[slot].id,
-                    details={"started_from_member": best, "reward_scale": scale, "shift": shift},
+                started = MemberDetails(
+                    started_from_member=best, reward_scale=scale, reward_shift=shift
                 )
+                self.store.update_candidate(new[slot].id, details=CandidateDetails(member=started))
             self.pop.anchor(sorted(new), self.config.l2_weight)
         for slot, rec in new.items():
             self.candidates[slot] = rec.id
+            joined = MemberDetails(
+                member=slot, joined_at_iteration=it, joined_at_step=self.pop.steps
+            )
             self.store.update_candidate(
-                rec.id,
-                status="training",
-                details={
-                    "member": slot,
-                    "joined_at_iteration": it,
-                    "joined_at_step": self.pop.steps,
-                },
+                rec.id, status="training", details=CandidateDetails(member=joined)
             )
 
     def _make_population(self) -> SharedSACPopulation:
         rewards: list[RewardFunction] = [self._reward(cid) for cid in self.reward_ids]
         if self.config.with_env_member:
             rewards.append(EnvReward())
-        trainer = self.search.trainer
+        trainer = self.steps.trainer
         return SharedSACPopulation(
             self.task,
             rewards,
@@ -231,7 +237,7 @@ class PopulationSearch:
             trainer.config,
             device=trainer.device,
             num_threads=trainer.num_threads,
-            log_dir=self.search.workspace.tb_dir(self.run_id) / "population",
+            log_dir=self.steps.workspace.tb_dir(self.run_id) / "population",
             thompson_window=self.config.thompson_window,
         )
 
@@ -240,7 +246,7 @@ class PopulationSearch:
             code = self.store.get_candidate(candidate_id).code
             program = RewardProgram.from_source(code, self.task)
             self._rewards[candidate_id] = SandboxedReward(
-                self.search.sandbox, program, name=f"c{candidate_id}"
+                self.steps.sandbox, program, name=f"c{candidate_id}"
             )
         return self._rewards[candidate_id]
 
@@ -251,7 +257,7 @@ class PopulationSearch:
         pop.restart_episodes()
         pop.train_more(self.refresh_steps)
         evaluations = pop.evaluate_members()
-        paths = pop.save(self.search.workspace.checkpoint_dir(self.run_id) / f"iteration_{it}")
+        paths = pop.save(self.steps.workspace.checkpoint_dir(self.run_id) / f"iteration_{it}")
         wall = time.perf_counter() - start
         self.last = [
             self._summarize(k, ev, paths[k], pop.steps - before, wall)
@@ -300,27 +306,18 @@ class PopulationSearch:
         members = (
             [_brief(e, self._candidate(k)) for k, e in enumerate(self.last)] if trained else []
         )
-        best = self.search._best(self.search._results())
-        if best is not None:
-            self.store.set_best(self.run_id, best.candidate_id)
         here = [e for e in self.last if self._candidate(e["member"]) is not None] if trained else []
-        top = max(here, key=lambda e: (e["fitness"], e["success_rate"]), default=None)
+        top = max(here, key=lambda e: member_key(e, True), default=None)
         top_id = self.candidates[top["member"]] if top is not None else None
         env_steps = int(top["env_steps"]) if top is not None else 0
-        details = {
-            "reflection": top["feedback"] if top is not None else "",
-            "env_steps": env_steps,
-            "full_budget_steps": env_steps,
-            "population": members,
-        }
-        self.store.finish_iteration(self.run_id, it, best_candidate_id=top_id, details=details)
-        best_fitness = best.fitness if best is not None else None
-        self.search.on_event(
-            SearchEvent(
-                "iteration_done", it, {"best_fitness": best_fitness, "env_steps": env_steps}
-            )
-        )
-        self._ask_feedback(it)
+        self.steps.finish_iteration(
+            it, top_id, reflection=top["feedback"] if top is not None else "",
+            env_steps=env_steps, full_budget_steps=env_steps, details={"population": members},
+        )  # fmt: skip
+        last = it == self.config.iterations - 1
+        target = self.steps.reached_target(self.config.success_target)
+        if self.config.feedback == "human" and not last and not target:
+            self.steps.ask_feedback(it, top_id)
 
     def _candidate(self, k: int) -> int | None:
         """Member ``k``'s candidate: None for a vacant member and the environment's member."""
@@ -328,7 +325,8 @@ class PopulationSearch:
 
     def _record(self, candidate_id: int, e: dict[str, Any]) -> None:
         rec = self.store.get_candidate(candidate_id)
-        curve = {k: list(v) for k, v in rec.details.get("curve", {}).items()}
+        member = rec.details.member or MemberDetails()
+        curve = {k: list(v) for k, v in member.curve.items()}
         if e["steps"] not in curve.get("steps", []):  # recording again after a kill
             for key in ("steps", "fitness", "success_rate"):
                 curve.setdefault(key, []).append(e[key])
@@ -347,24 +345,12 @@ class PopulationSearch:
             error=e["error"],
             wall_time_s=e["wall_time_s"],
         )
-        self.search._record(outcome)
-        self.store.update_candidate(
-            candidate_id,
-            details={
-                "curve": curve,
-                "own_return": e["own_return"],
-                "env_return": e["mean_return"],
-                "eval_components": e["eval_components"],
-            },
-        )
-
-    def _ask_feedback(self, it: int) -> None:
-        ask = self.search.ask_feedback if self.config.feedback == "human" else None
-        last = it == self.config.iterations - 1
-        if ask is not None and not last and not self.search._reached_target():
-            best = self.store.get_iteration(self.run_id, it)
-            text = ask(self.search.feedback_digest(it, best.best_candidate_id if best else None))
-            self.store.set_iteration_feedback(self.run_id, it, human_feedback=text or "")
+        self.steps.record(outcome)
+        evaluated = MemberDetails(
+            curve=curve, own_return=e["own_return"], env_return=e["mean_return"],
+            eval_components=e["eval_components"],
+        )  # fmt: skip
+        self.store.update_candidate(candidate_id, details=CandidateDetails(member=evaluated))
 
     # --- saving and loading ---------------------------------------------------------------
     def _save(self, it: int) -> None:
@@ -438,4 +424,4 @@ def _brief(e: dict[str, Any], candidate_id: int | None) -> dict[str, Any]:
     return {"candidate": candidate_id, **{k: e[k] for k in keys}}
 
 
-__all__ = ["PopulationSearch", "member_feedback"]
+__all__ = ["STATE_FILE", "PopulationRun", "PopulationStrategy", "member_feedback", "member_key"]

@@ -174,8 +174,3 @@ def _group(
     alive: Sequence[int], num_seeds: int, results: Sequence[TrainResult]
 ) -> dict[int, list[TrainResult]]:
     return {cid: list(results[i * num_seeds : (i + 1) * num_seeds]) for i, cid in enumerate(alive)}
-
-
-def total_env_steps(outcomes: Sequence[CandidateOutcome]) -> int:
-    """Environment steps all candidates took (per seed, times the seeds)."""
-    return sum(o.steps * max(1, len(o.seeds)) for o in outcomes)

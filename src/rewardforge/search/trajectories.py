@@ -6,14 +6,26 @@ iteration in the run's folder, so a resumed run screens with exactly what it had
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from rewardforge.rewards.program import RewardProgram
+from rewardforge.rewards.sandbox import RewardSandbox, SandboxedReward
 from rewardforge.rl.evaluation import first_episodes
-from rewardforge.search.screening import Trajectory
+from rewardforge.search.screening import (
+    ScreenVerdict,
+    Trajectory,
+    episode_returns,
+    has_contrast,
+    ranking_auc,
+    screen,
+)
 from rewardforge.tasks.spec import Task
+
+logger = logging.getLogger(__name__)
 
 ActFn = Callable[[np.ndarray], np.ndarray]
 
@@ -68,3 +80,30 @@ def load_trajectories(path: Path) -> list[Trajectory]:
                 i, name = key.split("/", 1)
                 per.setdefault(int(i), {})[name] = data[key]
     return [Trajectory(variables=per[i], success=bool(success[i])) for i in sorted(per)]
+
+
+def screen_programs(
+    programs: Sequence[RewardProgram],
+    paths: Sequence[Path],
+    sandbox: RewardSandbox,
+    min_auc: float,
+    fraction: float,
+) -> list[ScreenVerdict] | None:
+    """A verdict per program from the trajectories stored at ``paths`` (``screen``), or None
+    when they hold no contrast (no success beside a failure) to screen with."""
+    trajectories = [t for path in paths for t in load_trajectories(path)]
+    if not has_contrast(trajectories):
+        return None
+    success = np.array([t.success for t in trajectories], dtype=bool)
+    aucs: list[float | None] = []
+    for program in programs:
+        reward = SandboxedReward(sandbox, program)
+        try:
+            returns = episode_returns(lambda batch: reward(batch).reward, trajectories)  # noqa: B023
+            aucs.append(ranking_auc(returns, success))
+        except Exception as exc:  # noqa: BLE001 - a reward that fails here trains and fails there
+            logger.info("screening could not score %s: %s", reward.name, exc)
+            aucs.append(None)
+        finally:
+            reward.close()
+    return screen(aucs, min_auc, fraction)
