@@ -64,8 +64,8 @@ def select_tasks(ids: list[str] | None, tags: list[str] | None) -> list[Task]:
 
 def run_task(task: Task, args: argparse.Namespace) -> dict[str, Any]:
     """Trains both baselines x seeds as one population; fitness per baseline over seeds."""
-    trainer_name = args.trainer or task.trainer
-    num_steps = args.num_steps or max(1, int(task.num_steps * args.budget_fraction))
+    trainer_name = args.trainer or task.budget.trainer
+    num_steps = args.num_steps or max(1, int(task.budget.num_steps * args.budget_fraction))
     trainer = make_trainer(trainer_name, task, device=args.device, num_threads=args.num_threads)
     rewards = [get_baseline(name) for name in BASELINES for _ in args.seeds]
     seeds = [s for _ in BASELINES for s in args.seeds]
@@ -75,10 +75,10 @@ def run_task(task: Task, args: argparse.Namespace) -> dict[str, Any]:
     )
     row: dict[str, Any] = {
         "task": task.id,
-        "fitness_kind": task.fitness_kind,
+        "fitness_kind": task.fitness.kind,
         "trainer": trainer_name,
         "num_steps": num_steps,
-        "task_budget": task.num_steps,
+        "task_budget": task.budget.num_steps,
         "seeds": list(args.seeds),
         "wall_time_s": round(time.perf_counter() - start, 1),
     }

@@ -157,7 +157,7 @@ def plan(tasks: list[str], seeds: int, sides: list[str], device: str) -> list[di
             order = sides if seed % 2 == 0 else sides[::-1]
             for side in order:
                 if side == "builtin":
-                    trainer, hparams, settings = task.trainer, {}, "task defaults"
+                    trainer, hparams, settings = task.budget.trainer, {}, "task defaults"
                 else:
                     trainer, hparams, settings = SB3_SETTINGS.get(task_id, DEFAULT_SB3)
                 specs.append(

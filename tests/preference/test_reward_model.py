@@ -120,13 +120,10 @@ def test_exported_program_passes_the_lint_and_computes_the_same_reward() -> None
 
 
 def test_cnn_learns_from_frames() -> None:
-    from dataclasses import replace
-
     from rewardforge.tasks.spec import Variable
 
-    task = replace(
-        TASK, variables=(*TASK.variables, Variable("frame", (12, 12, 3), "uint8", "", "", ""))
-    )
+    frame = Variable.model_construct(name="frame", shape=(12, 12, 3), dtype="uint8", source="")
+    task = TASK.model_copy(update={"variables": (*TASK.variables, frame)})
     rng = np.random.default_rng(0)
     n = 300
 

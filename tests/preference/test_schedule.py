@@ -9,6 +9,7 @@ from rewardforge.errors import ConfigError
 from rewardforge.preference.render import SIM_STATE, StateRenderer, png_bytes, state_task
 from rewardforge.preference.schedule import PreferenceSchedule
 from rewardforge.tasks.registry import get_task
+from rewardforge.tasks.vecenv import make_env
 
 
 def test_updates_follow_the_unsupervised_stretch_and_stop_at_the_budget() -> None:
@@ -30,7 +31,7 @@ def test_schedule_values_are_checked() -> None:
 def test_stored_states_render_again_as_frames() -> None:
     pytest.importorskip("pygame")
     task = state_task(get_task("pendulum"))
-    env = task.make_env(num_envs=2, seed=0)
+    env = make_env(task, num_envs=2, seed=0)
     env.reset()
     result = env.step(np.zeros((2, 1), np.float32))
     env.close()

@@ -15,7 +15,7 @@ from rewardforge.errors import RunError
 from rewardforge.report import export_run, standalone_reward_module
 from rewardforge.report.export import load_module
 from rewardforge.runs import Workspace
-from rewardforge.tasks import get_task
+from rewardforge.tasks import get_task, make_env
 from tests.runs.fake_run import REWARD_ENERGY, REWARD_PROGRESS, REWARD_SCALAR, make_fake_run
 
 CARTPOLE_REWARD = """import numpy as np
@@ -46,7 +46,7 @@ def rewardforge_rewards(task_id: str, code: str, seed: int) -> tuple[np.ndarray,
     fn = namespace["compute_reward"]
     params = list(inspect.signature(fn).parameters)
     rewards, dones, env_rewards = [], [], []
-    with get_task(task_id).make_env(num_envs=1, seed=seed) as env:
+    with make_env(get_task(task_id), num_envs=1, seed=seed) as env:
         env.reset()
         for action in _actions(task_id, seed):
             step = env.step(action)

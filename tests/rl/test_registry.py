@@ -20,7 +20,7 @@ def test_builtin_trainers_take_task_defaults() -> None:
 
 def test_every_registered_task_section_is_accepted() -> None:
     for task in list_tasks():
-        for name in task.trainer_defaults:
+        for name in task.trainers:
             make_trainer(name, task)
 
 

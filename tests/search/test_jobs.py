@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from rewardforge.errors import RunError
@@ -28,11 +26,17 @@ REWARDS = [
 ]
 
 
+def quick_task():
+    base = get_task("mountaincar")
+    fitness = base.fitness.model_copy(update={"num_episodes": 2})
+    return base.model_copy(update={"fitness": fitness, "max_episode_steps": 200})
+
+
 def make_jobs(num_groups: int):
     return split_jobs(
         list(enumerate(REWARDS, start=1)),
         num_groups,
-        task=replace(get_task("mountaincar"), num_eval_episodes=2, max_episode_steps=200),
+        task=quick_task(),
         trainer="ppo",
         hparams={"num_envs": 2},
         device="cpu",

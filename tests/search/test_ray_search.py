@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,10 +27,10 @@ FINAL = {"trained", "stopped_early", "failed", "rejected", "screened_out"}
 
 @pytest.fixture(scope="module", autouse=True)
 def quick_task() -> None:
-    register_task(
-        replace(get_task("mountaincar"), id=QUICK, num_eval_episodes=2, max_episode_steps=200),
-        overwrite=True,
-    )
+    base = get_task("mountaincar")
+    fitness = base.fitness.model_copy(update={"num_episodes": 2})
+    quick = base.model_copy(update={"id": QUICK, "fitness": fitness, "max_episode_steps": 200})
+    register_task(quick, overwrite=True)
 
 
 def training_pids() -> list[int]:

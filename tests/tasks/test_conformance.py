@@ -8,6 +8,7 @@ import pytest
 
 from rewardforge.rewards import get_baseline
 from rewardforge.tasks import ENV_REWARD_KEY, SUCCESS_KEY, list_tasks
+from rewardforge.tasks.vecenv import make_env
 
 TASK_IDS = [t.id for t in list_tasks()]
 
@@ -17,7 +18,7 @@ TASK_IDS = [t.id for t in list_tasks()]
 def test_task_conformance(task_id: str, num_envs: int) -> None:
     task = next(t for t in list_tasks() if t.id == task_id)
     rng = np.random.default_rng(0)
-    with task.make_env(num_envs=num_envs, seed=0) as env:
+    with make_env(task, num_envs=num_envs, seed=0) as env:
         obs = env.reset()
         assert obs.shape[0] == num_envs
         for _ in range(5):
@@ -44,7 +45,7 @@ def test_random_episodes_finish_with_statistics(task_id: str) -> None:
     task = next(t for t in list_tasks() if t.id == task_id)
     rng = np.random.default_rng(1)
     finished = 0
-    with task.make_env(num_envs=2, seed=1) as env:
+    with make_env(task, num_envs=2, seed=1) as env:
         env.reset()
         for _ in range(task.max_episode_steps + 1):
             step = env.step(env.sample_actions(rng))

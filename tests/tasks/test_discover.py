@@ -9,6 +9,7 @@ import pytest
 
 from rewardforge.tasks import get_task, parse_task_text
 from rewardforge.tasks.discover import task_template
+from rewardforge.tasks.vecenv import make_env
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -17,7 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_worked_examples_load_and_run(name: str) -> None:
     task = get_task(str(EXAMPLES / name))
     rng = np.random.default_rng(0)
-    with task.make_env(num_envs=2, seed=0) as env:
+    with make_env(task, num_envs=2, seed=0) as env:
         env.reset()
         finished = 0
         for _ in range(task.max_episode_steps):
@@ -34,7 +35,7 @@ def test_auto_variables_of_a_mujoco_model_are_its_bodies_and_joints() -> None:
     assert {"cart_pos", "pole_pos", "pole2_pos", "observation", "action"} <= names
     assert {"slider_qpos", "slider_qvel", "hinge_qpos", "hinge2_qvel"} <= names
     assert task.variable("hinge_qpos").unit == "rad"
-    with task.make_env(num_envs=1, seed=0) as env:
+    with make_env(task, num_envs=1, seed=0) as env:
         env.reset()
         step = env.step(np.zeros((1, 1), dtype=np.float32))
         # the observation holds sin(hinge angle) at index 1
@@ -56,7 +57,7 @@ success:
     task = parse_task_text(text)
     assert {"achieved_goal", "desired_goal", "observation", "action"} <= set(task.variable_names)
     assert task.variable("desired_goal").source == 'obs["desired_goal"]'
-    with task.make_env(num_envs=2, seed=0) as env:
+    with make_env(task, num_envs=2, seed=0) as env:
         env.reset()
         step = env.step(np.zeros((2, 4), dtype=np.float32))
         assert step.variables["observation"].shape == (2, 10)
@@ -83,6 +84,6 @@ def test_task_template_is_an_editable_valid_task_file() -> None:
     assert "wrapper: rewardforge.tasks.mujoco:MujocoState" in text
     task = parse_task_text(text)
     assert "pole_pos" in task.variable_names and "hinge_qpos" in task.variable_names
-    with task.make_env(num_envs=2, seed=0) as env:
+    with make_env(task, num_envs=2, seed=0) as env:
         env.reset()
         env.step(np.zeros((2, 1), dtype=np.float32))

@@ -9,6 +9,7 @@ import pytest
 from rewardforge.errors import TrainerError, VariableError
 from rewardforge.tasks import get_task, parse_task_text
 from rewardforge.tasks.env_worker import EnvWorker, usable_cores
+from rewardforge.tasks.vecenv import make_env
 
 PENDULUM_BROKEN_VARIABLE = """
 id: broken-pendulum
@@ -36,7 +37,7 @@ def test_worker_steps_exactly_like_the_in_process_env() -> None:
     task = get_task("pendulum")
     rng = np.random.default_rng(0)
     actions = [rng.uniform(-2, 2, size=(3, 1)).astype(np.float32) for _ in range(250)]
-    with EnvWorker(task, num_envs=3, seed=7) as worker, task.make_env(num_envs=3, seed=7) as env:
+    with EnvWorker(task, num_envs=3, seed=7) as worker, make_env(task, num_envs=3, seed=7) as env:
         assert worker.single_observation_space == env.single_observation_space
         assert not worker.discrete
         for got, want in zip(_run(worker, actions), _run(env, actions), strict=True):

@@ -11,6 +11,7 @@ import pytest
 import rewardforge.tasks.registry as registry
 from rewardforge.errors import MissingExtraError, TaskError
 from rewardforge.tasks import get_task, parse_task_text
+from rewardforge.tasks.vecenv import make_env
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_missing_extra_names_the_extra(  # type: ignore[no-untyped-def]
     for env_id in [k for k in gym.registry if k.startswith("Fetch")]:
         monkeypatch.delitem(gym.registry, env_id)  # as in a process that never imported them
     with pytest.raises(MissingExtraError, match=rf"pip install 'rewardforge\[{extra}\]'"):
-        task.make_env(num_envs=1)
+        make_env(task, num_envs=1)
 
 
 def test_builtin_task_files_load_without_the_extras(hide) -> None:  # type: ignore[no-untyped-def]
@@ -79,7 +80,7 @@ success:
 """
     task = parse_task_text(text)
     with pytest.raises(TaskError, match=r"no body named 'fingertp'.*Did you mean 'fingertip'"):
-        task.make_env(num_envs=1)
+        make_env(task, num_envs=1)
 
 
 def test_mujoco_state_records_contact_forces_and_sites() -> None:
@@ -102,7 +103,7 @@ success:
     def is_success(hip):
         return hip > 9
 """
-    with parse_task_text(text).make_env(num_envs=2, seed=0) as env:
+    with make_env(parse_task_text(text), num_envs=2, seed=0) as env:
         env.reset()
         step = env.step(np.zeros((2, 8), dtype=np.float32))
         # the free joint's qpos starts with the torso position: the observation drops x, y

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rewardforge.tasks import get_task, list_tasks
+from rewardforge.tasks.vecenv import make_env
 
 FAMILIES = {
     "mujoco": {"reacher", "pusher", "halfcheetah", "hopper", "walker2d", "ant", "humanoid"},
@@ -35,7 +36,7 @@ def test_the_suite_has_every_family() -> None:
 
 
 def test_reacher_variables_match_the_observation_at_the_final_step() -> None:
-    with get_task("reacher").make_env(num_envs=3, seed=0) as env:
+    with make_env(get_task("reacher"), num_envs=3, seed=0) as env:
         env.reset()
         rng = np.random.default_rng(0)
         for _ in range(50):
@@ -48,7 +49,7 @@ def test_reacher_variables_match_the_observation_at_the_final_step() -> None:
 
 
 def test_hopper_fall_is_seen_in_the_final_state_not_the_reset_state() -> None:
-    with get_task("hopper").make_env(num_envs=2, seed=0) as env:
+    with make_env(get_task("hopper"), num_envs=2, seed=0) as env:
         env.reset()
         for _ in range(1000):
             step = env.step(np.ones((2, 3), dtype=np.float32))
@@ -65,9 +66,9 @@ def test_hopper_fall_is_seen_in_the_final_state_not_the_reset_state() -> None:
 @pytest.mark.parametrize("task_id", ["halfcheetah", "ant"])
 def test_locomotion_score_is_forward_distance(task_id: str) -> None:
     task = get_task(task_id)
-    assert task.fitness_kind == "score" and task.score is not None
-    assert task.score.success_threshold is not None
-    with task.make_env(num_envs=2, seed=0) as env:
+    assert task.fitness.kind == "score" and task.fitness.score is not None
+    assert task.fitness.score.success_threshold is not None
+    with make_env(task, num_envs=2, seed=0) as env:
         env.reset()
         rng = np.random.default_rng(0)
         for _ in range(task.max_episode_steps):
@@ -76,12 +77,12 @@ def test_locomotion_score_is_forward_distance(task_id: str) -> None:
                 break
         done = step.episodes.done
         np.testing.assert_allclose(step.episodes.score[done], step.variables["torso_pos"][done, 0])
-        assert np.all(np.abs(step.episodes.score[done]) < task.score.success_threshold)
+        assert np.all(np.abs(step.episodes.score[done]) < task.fitness.score.success_threshold)
 
 
 def test_fetch_dict_observation_is_flattened_and_readable_by_key() -> None:
     task = get_task("fetch-reach")
-    with task.make_env(num_envs=2, seed=0) as env:
+    with make_env(task, num_envs=2, seed=0) as env:
         obs = env.reset()
         assert obs.shape == (2, 3 + 3 + 10) == (2, *env.single_observation_space.shape)
         # keys in order: achieved_goal, desired_goal, observation; drive the gripper to the goal
@@ -97,7 +98,7 @@ def test_fetch_dict_observation_is_flattened_and_readable_by_key() -> None:
 
 
 def test_fetch_push_has_object_and_gripper_variables() -> None:
-    with get_task("fetch-push").make_env(num_envs=1, seed=0) as env:
+    with make_env(get_task("fetch-push"), num_envs=1, seed=0) as env:
         env.reset()
         step = env.step(np.zeros((1, 4), dtype=np.float32))
         v = step.variables
@@ -109,7 +110,7 @@ def test_metaworld_is_seeded_per_environment() -> None:
     task = get_task("push")
 
     def first_goals(seed: int) -> np.ndarray:
-        with task.make_env(num_envs=2, seed=seed) as env:
+        with make_env(task, num_envs=2, seed=seed) as env:
             env.reset()
             return env.step(np.zeros((2, 4), dtype=np.float32)).variables["goal_pos"]
 
@@ -120,7 +121,7 @@ def test_metaworld_is_seeded_per_environment() -> None:
 
 
 def test_metaworld_success_comes_from_the_environment() -> None:
-    with get_task("button-press").make_env(num_envs=1, seed=0) as env:
+    with make_env(get_task("button-press"), num_envs=1, seed=0) as env:
         obs = env.reset()
         # scripted: move above the button, then push along +y
         for t in range(150):
@@ -141,7 +142,7 @@ def test_every_task_has_valid_trainer_defaults_and_budget() -> None:
 
     configs = {"ppo": PPOConfig, "sac": SACConfig}
     for task in list_tasks():
-        assert task.trainer in configs, task.id
-        for name in task.trainer_defaults:
+        assert task.budget.trainer in configs, task.id
+        for name in task.trainers:
             if name in configs:  # sb3:ALGO sections are checked by Stable-Baselines3
                 build_config(configs[name], task, name, {})

@@ -9,6 +9,7 @@ import pytest
 
 from rewardforge.tasks import get_task
 from rewardforge.tasks.manip2d import Place, PointReach, Slide
+from rewardforge.tasks.vecenv import make_env
 
 
 def _reach_action(gripper: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -16,7 +17,7 @@ def _reach_action(gripper: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def test_point_reach_scripted_policy_always_succeeds() -> None:
-    with get_task("point-reach").make_env(num_envs=256, seed=0) as env:
+    with make_env(get_task("point-reach"), num_envs=256, seed=0) as env:
         obs = env.reset()
         for _ in range(50):
             step = env.step(_reach_action(obs[:, 0:2], obs[:, 2:4]))
@@ -29,7 +30,7 @@ def test_point_reach_scripted_policy_always_succeeds() -> None:
 
 
 def test_place_scripted_pick_carry_release_succeeds() -> None:
-    with get_task("place").make_env(num_envs=64, seed=3) as env:
+    with make_env(get_task("place"), num_envs=64, seed=3) as env:
         obs = env.reset()
         for t in range(100):
             gripper, obj, held, target = obs[:, 0:2], obs[:, 3:5], obs[:, 5] > 0.5, obs[:, 6:8]
@@ -73,7 +74,7 @@ def test_seeding_is_reproducible_and_rendering_is_an_image(cls: type) -> None:
 
 
 def test_thousands_of_environments_step_in_one_call() -> None:
-    with get_task("slide").make_env(num_envs=4096, seed=0) as env:
+    with make_env(get_task("slide"), num_envs=4096, seed=0) as env:
         env.reset()
         rng = np.random.default_rng(0)
         actions = env.sample_actions(rng)

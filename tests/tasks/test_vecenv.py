@@ -3,11 +3,12 @@ from __future__ import annotations
 import numpy as np
 
 from rewardforge.tasks import get_task
+from rewardforge.tasks.vecenv import make_env
 
 
 def test_cartpole_uses_native_vector_env_with_same_step_reset() -> None:
     task = get_task("cartpole")
-    with task.make_env(num_envs=16, seed=0) as env:
+    with make_env(task, num_envs=16, seed=0) as env:
         assert type(env.env).__name__ == "SameStepCartPole"
         env.reset()
         ones = np.ones(16, dtype=np.int64)
@@ -30,7 +31,7 @@ def test_cartpole_uses_native_vector_env_with_same_step_reset() -> None:
 
 def test_cartpole_success_means_lasting_500_steps() -> None:
     task = get_task("cartpole")
-    with task.make_env(num_envs=1, seed=0) as env:
+    with make_env(task, num_envs=1, seed=0) as env:
         env.reset()
         # no real policy: a bang-bang controller on the pole angle keeps it up for 500 steps
         step = None
@@ -48,7 +49,7 @@ def test_cartpole_success_means_lasting_500_steps() -> None:
 
 def test_mountaincar_goal_reached_counts_as_success() -> None:
     task = get_task("mountaincar")
-    with task.make_env(num_envs=1, seed=0) as env:
+    with make_env(task, num_envs=1, seed=0) as env:
         env.reset()
         velocity = 0.0
         for _ in range(999):
@@ -65,7 +66,7 @@ def test_mountaincar_goal_reached_counts_as_success() -> None:
 
 def test_pendulum_fraction_success_uses_final_quarter() -> None:
     task = get_task("pendulum")
-    with task.make_env(num_envs=2, seed=0) as env:
+    with make_env(task, num_envs=2, seed=0) as env:
         env.reset()
         for _ in range(200):
             step = env.step(np.zeros((2, 1), dtype=np.float32))

@@ -30,8 +30,8 @@ def register(sub: Any) -> None:
 def task_summary(task: Task) -> dict[str, Any]:
     return {
         "id": task.id,
-        "env": task.env_name,
-        "fitness": task.fitness_kind,
+        "env": task.env.name,
+        "fitness": task.fitness.kind,
         "description": task.description,
         "max_episode_steps": task.max_episode_steps,
         "variables": [
@@ -50,7 +50,11 @@ def task_summary(task: Task) -> dict[str, Any]:
             "rule": task.success.describe(),
         },
         "baselines": ["env", "sparse"],
-        "budget": {"trainer": task.trainer, "num_steps": task.num_steps, "num_envs": task.num_envs},
+        "budget": {
+            "trainer": task.budget.trainer,
+            "num_steps": task.budget.num_steps,
+            "num_envs": task.budget.num_envs,
+        },
     }
 
 
@@ -60,7 +64,7 @@ def run_tasks(args: argparse.Namespace) -> int:
         print_json([task_summary(t) for t in tasks])
         return 0
     table = Table(title="tasks")
-    rows = [(t.id, _env_label(t), t.fitness_kind, t.description) for t in tasks]
+    rows = [(t.id, _env_label(t), t.fitness.kind, t.description) for t in tasks]
     for i, col in enumerate(("id", "environment", "fitness")):
         width = max([len(col)] + [len(r[i]) for r in rows])
         table.add_column(col, no_wrap=True, min_width=width)
@@ -73,10 +77,10 @@ def run_tasks(args: argparse.Namespace) -> int:
 
 def _env_label(task: Task) -> str:
     """The Gymnasium id, or for an entry point its module and the env it names."""
-    if task.env_id:
-        return task.env_id
-    module = str(task.entry_point).split(":", 1)[0].rsplit(".", 1)[-1]
-    name = task.env_kwargs.get("env_name")
+    if task.env.id:
+        return task.env.id
+    module = str(task.env.entry_point).split(":", 1)[0].rsplit(".", 1)[-1]
+    name = task.env.kwargs.get("env_name")
     return f"{module}:{name}" if name else module
 
 
@@ -86,7 +90,7 @@ def run_show(args: argparse.Namespace) -> int:
         print_json(task_summary(task))
         return 0
     console.print(
-        f"[bold]{task.id}[/bold]  ({task.env_name}, {task.max_episode_steps} steps per episode)"
+        f"[bold]{task.id}[/bold]  ({task.env.name}, {task.max_episode_steps} steps per episode)"
     )
     console.print(task.description)
     table = Table(title="variables (B = number of environments)")
@@ -98,12 +102,12 @@ def run_show(args: argparse.Namespace) -> int:
     console.print(f"[bold]success[/bold]: {task.success.describe()}")
     console.print(Syntax(task.success.code.rstrip(), "python", theme="ansi_dark"))
     console.print(
-        f"[bold]fitness[/bold]: {task.fitness_kind} over {task.num_eval_episodes} episodes"
+        f"[bold]fitness[/bold]: {task.fitness.kind} over {task.fitness.num_episodes} episodes"
     )
     console.print(
         "[bold]baselines[/bold]: env (the environment's own reward), sparse (1 on success, else 0)"
     )
     console.print(
-        f"[bold]budget[/bold]: {task.num_steps} steps with {task.trainer}, {task.num_envs} environments"
+        f"[bold]budget[/bold]: {task.budget.num_steps} steps with {task.budget.trainer}, {task.budget.num_envs} environments"
     )
     return 0

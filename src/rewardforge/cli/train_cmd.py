@@ -114,9 +114,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     task = get_task(args.task)
     reward = load_reward_spec(args.reward, task)
-    name = args.trainer or task.trainer
+    name = args.trainer or task.budget.trainer
     trainer = make_trainer(name, task, device=args.device, **parse_overrides(args.set))
-    steps = args.steps or task.num_steps
+    steps = args.steps or task.budget.num_steps
     out = Path(args.out) if args.out else None
     try:
         results = trainer.train(
@@ -154,7 +154,7 @@ def _print_table(task: Task, summary: dict[str, Any], results: list[Any]) -> Non
         title=f"{task.id}: {summary['reward']} reward, {summary['trainer']}, "
         f"{summary['steps']} steps per seed"
     )
-    for col in ("seed", task.fitness_kind, "return", "length", "wall s"):
+    for col in ("seed", task.fitness.kind, "return", "length", "wall s"):
         table.add_column(col, justify="right")
     for r in results:
         f = r.fitness

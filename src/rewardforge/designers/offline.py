@@ -29,6 +29,7 @@ from rewardforge.designers.terms import (
     reweight,
 )
 from rewardforge.tasks.spec import Task
+from rewardforge.tasks.vecenv import make_env
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def sample_variables(
     """Variables from random-policy rollouts, concatenated over steps (trusted, in-process)."""
     rng = np.random.default_rng(seed)
     chunks: dict[str, list[np.ndarray]] = {}
-    with task.make_env(num_envs=num_envs, seed=seed) as env:
+    with make_env(task, num_envs=num_envs, seed=seed) as env:
         env.reset()
         for _ in range(max(1, num_steps // num_envs)):
             step = env.step(env.sample_actions(rng))

@@ -63,7 +63,7 @@ def task_prompt(task: Task, env_source: str | None = None) -> str:
     return render(
         "task",
         description=task.description.strip(),
-        env_name=task.env_name,
+        env_name=task.env.name,
         max_episode_steps=task.max_episode_steps,
         success_rule=task.success.describe(),
         success_code=task.success.code.strip(),
@@ -167,17 +167,17 @@ def env_source_context(task: Task, max_chars: int = ENV_SOURCE_MAX_CHARS) -> str
 
 def env_class(task: Task) -> type:
     """The environment class of a task, found through Gymnasium's registry or its entry point."""
-    from rewardforge.tasks.vecenv import import_object
+    from rewardforge.tasks.envs import import_object
 
-    entry: Any = task.entry_point
-    if task.env_id is not None:
+    entry: Any = task.env.entry_point
+    if task.env.id is not None:
         import gymnasium as gym
 
-        entry = gym.spec(task.env_id).entry_point
+        entry = gym.spec(task.env.id).entry_point
     obj = import_object(entry) if isinstance(entry, str) else entry
     if inspect.isclass(obj):
         return obj
-    env = obj(**task.env_kwargs)  # a factory function: build one to see its class
+    env = obj(**task.env.kwargs)  # a factory function: build one to see its class
     try:
         return type(env.unwrapped)
     finally:

@@ -26,6 +26,7 @@ from rewardforge.preference.teachers import EQUAL, FIRST, SECOND, PairBatch, Tea
 from rewardforge.rl.evaluation import first_episodes
 from rewardforge.rl.types import EvalResult
 from rewardforge.tasks.spec import Task
+from rewardforge.tasks.vecenv import make_env
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def final_states(
     """Play one episode per start per policy (all policies get the same ``episodes`` starts)."""
     total = num_members * episodes
     seeds = [seed + e for _ in range(num_members) for e in range(episodes)]
-    env = task.make_env(num_envs=total)
+    env = make_env(task, num_envs=total)
     final: dict[str, np.ndarray] = {}
     for result, _, new in first_episodes(env, act, task.max_episode_steps, seeds):
         for name, values in result.variables.items():
@@ -85,7 +86,7 @@ def final_states(
 
 def with_random_anchor(act: ActFn, task: Task, num_members: int, seed: int = 0) -> ActFn:
     """``act`` for ``num_members`` policies plus one more taking uniformly random actions."""
-    probe = task.make_env(num_envs=1)
+    probe = make_env(task, num_envs=1)
     space = probe.single_action_space
     probe.close()
     rng = np.random.default_rng(seed)

@@ -18,7 +18,6 @@ render with pygame.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 import os
@@ -28,7 +27,9 @@ import gymnasium as gym
 import numpy as np
 
 from rewardforge.errors import ConfigError, TaskError
-from rewardforge.tasks.spec import Task, Variable, WrapperSpec
+from rewardforge.tasks.envs import build_vector_env
+from rewardforge.tasks.spec import Task, Variable, Wrapper
+from rewardforge.tasks.vecenv import make_env
 
 logger = logging.getLogger(__name__)
 
@@ -131,19 +132,25 @@ class FrameWrapper(gym.Wrapper):
 
 
 # --- tasks that carry what rendering needs ----------------------------------------------------
-def _with_variable(task: Task, wrapper: WrapperSpec, variable: Variable, id_suffix: str) -> Task:
-    if task.vectorization == "native":
+def _with_env(task: Task, **changes: Any) -> Task:
+    """``task`` with fields of its ``env`` section changed (not validated again)."""
+    return task.model_copy(update={"env": task.env.model_copy(update=changes)})
+
+
+def _with_variable(task: Task, wrapper: Wrapper, variable: Variable, id_suffix: str) -> Task:
+    if task.env.vectorization == "native":
         raise ConfigError(
             f"task {task.id} uses a native vector environment, which takes no wrappers, so its "
             "states cannot be rendered; use the scripted teacher and the variables reward model"
         )
     if variable.name in task.variable_names:
         return task
-    return dataclasses.replace(
-        task,
-        wrappers=(*task.wrappers, wrapper),
-        variables=(*task.variables, variable),
-        source_file=task.source_file and f"{task.source_file} (+{id_suffix})",
+    task = _with_env(task, wrappers=(*task.env.wrappers, wrapper))
+    return task.model_copy(
+        update={
+            "variables": (*task.variables, variable),
+            "source_file": task.source_file and f"{task.source_file} (+{id_suffix})",
+        }
     )
 
 
@@ -151,7 +158,7 @@ def state_task(task: Task) -> Task:
     """``task`` with the variable ``sim_state``, so stored states can be rendered again."""
     if SIM_STATE in task.variable_names:
         return task
-    probe = task.make_env(num_envs=1, seed=0)
+    probe = make_env(task, num_envs=1, seed=0)
     try:
         probe.reset()
         size = int(get_sim_state(probe.env.envs[0]).size)
@@ -160,18 +167,22 @@ def state_task(task: Task) -> Task:
     finally:
         probe.close()
     variable = Variable(
-        SIM_STATE, (size,), "float64", "", "simulator state, for rendering", f'info["{SIM_STATE}"]'
-    )
-    spec = WrapperSpec("rewardforge.preference.render:SimStateWrapper")
+        name=SIM_STATE, shape=(size,), description="simulator state, for rendering",
+        source=f'info["{SIM_STATE}"]',
+    )  # fmt: skip
+    spec = Wrapper(wrapper="rewardforge.preference.render:SimStateWrapper")
     return _with_variable(task, spec, variable, SIM_STATE)
 
 
 def frame_task(task: Task, size: int = 32) -> Task:
     """``task`` rendering every step into the variable ``frame`` (``(size, size, 3)`` uint8)."""
     configure_headless()
-    task = dataclasses.replace(task, env_kwargs={**task.env_kwargs, "render_mode": "rgb_array"})
-    variable = Variable(FRAME, (size, size, 3), "uint8", "", "rendered frame", f'info["{FRAME}"]')
-    spec = WrapperSpec("rewardforge.preference.render:FrameWrapper", {"size": size})
+    task = _with_env(task, kwargs={**task.env.kwargs, "render_mode": "rgb_array"})
+    variable = Variable.model_construct(  # uint8: frames are no dtype a task file may declare
+        name=FRAME, shape=(size, size, 3), dtype="uint8", unit="", description="rendered frame",
+        source=f'info["{FRAME}"]',
+    )  # fmt: skip
+    spec = Wrapper(wrapper="rewardforge.preference.render:FrameWrapper", kwargs={"size": size})
     return _with_variable(task, spec, variable, FRAME)
 
 
@@ -186,15 +197,11 @@ class StateRenderer:
 
     def _open(self) -> Any:
         if self._env is None:
-            from rewardforge.tasks.vecenv import build_vector_env
-
-            kwargs = dict(self.task.env_kwargs)
+            kwargs = dict(self.task.env.kwargs)
             if self.camera is not None:
                 kwargs["camera_name"] = self.camera
-            plain = dataclasses.replace(self.task, env_kwargs=kwargs, wrappers=())
-            sized = dataclasses.replace(
-                plain, env_kwargs={**kwargs, "width": self.size, "height": self.size}
-            )
+            plain = _with_env(self.task, kwargs=kwargs, wrappers=())
+            sized = _with_env(plain, kwargs={**kwargs, "width": self.size, "height": self.size})
             vec: Any
             try:  # MuJoCo renders faster at the size asked for; other envs take no size
                 vec = build_vector_env(sized, 1, "rgb_array")

@@ -112,7 +112,7 @@ class ScriptedTeacher:
                 f"teacher utility must be one of {', '.join(UTILITIES)}, got {self.utility!r}"
             )
         if self.utility == "auto":
-            self.utility = "score" if self.task.score is not None else "env"
+            self.utility = "score" if self.task.fitness.score is not None else "env"
         self._score = None
         if self.utility == "score":
             from rewardforge.tasks.success import ScoreProgram

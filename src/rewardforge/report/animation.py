@@ -14,6 +14,7 @@ import numpy as np
 from rewardforge.errors import MissingExtraError, RewardforgeError, RunError
 from rewardforge.runs.store import RunStore
 from rewardforge.tasks.spec import Task
+from rewardforge.tasks.vecenv import make_env
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def render_policy_gif(
     # frames are drawn off screen; without a display SDL would complain on stderr
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     try:
-        env = task.make_env(num_envs=1, seed=seed, render_mode="rgb_array")
+        env = make_env(task, num_envs=1, seed=seed, render_mode="rgb_array")
     except Exception as exc:
         raise RunError(f"task {task.id} cannot be rendered: {type(exc).__name__}: {exc}") from exc
     frames: list[np.ndarray] = []

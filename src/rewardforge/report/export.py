@@ -186,10 +186,10 @@ def standalone_reward_module(task: Task, code: str, *, header: str = "") -> str:
         "import gymnasium as gym",
         "import numpy as np",
         "",
-        f"ENV_ID = {task.env_id!r}",
-        f"ENTRY_POINT = {task.entry_point!r}",
-        f"ENV_KWARGS = {task.env_kwargs!r}",
-        f"ENV_WRAPPERS = {list(task.wrappers)!r}",
+        f"ENV_ID = {task.env.id!r}",
+        f"ENTRY_POINT = {task.env.entry_point!r}",
+        f"ENV_KWARGS = {task.env.kwargs!r}",
+        f"ENV_WRAPPERS = {list(task.env.wrappers)!r}",
         f"MAX_EPISODE_STEPS = {task.max_episode_steps!r}",
         f"REWARD_PARAMETERS = {params!r}",
         f"SUCCESS_PARAMETERS = {success_params!r}",
@@ -296,8 +296,8 @@ for _ in range(1000):
 
 def _readme(run_id: str, task: Task, candidate: CandidateRecord, checkpoint: Path | None) -> str:
     algo = (
-        task.trainer.upper()
-        if task.trainer.lower() in ("ppo", "sac", "td3", "a2c", "dqn")
+        task.budget.trainer.upper()
+        if task.budget.trainer.lower() in ("ppo", "sac", "td3", "a2c", "dqn")
         else "PPO"
     )
     if checkpoint is None:
@@ -324,8 +324,8 @@ def _readme(run_id: str, task: Task, candidate: CandidateRecord, checkpoint: Pat
         fitness="-" if candidate.fitness is None else f"{candidate.fitness:.4g}",
         checkpoint_line=line,
         algo=algo,
-        env_name=task.env_name,
-        num_steps=task.num_steps,
+        env_name=task.env.name,
+        num_steps=task.budget.num_steps,
         load_section=load,
     )
 

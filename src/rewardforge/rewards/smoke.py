@@ -20,6 +20,7 @@ from rewardforge.errors import RewardError
 from rewardforge.rewards.program import RewardProgram
 from rewardforge.rewards.sandbox import RewardSandbox
 from rewardforge.tasks.spec import Task
+from rewardforge.tasks.vecenv import make_env
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def collect_states(task: Task, num_states: int = 256, seed: int = 0) -> dict[str
     num_envs = max(1, min(16, num_states))
     rng = np.random.default_rng(seed)
     chunks: list[dict[str, np.ndarray]] = []
-    with task.make_env(num_envs=num_envs, seed=seed) as env:
+    with make_env(task, num_envs=num_envs, seed=seed) as env:
         env.reset()
         for _ in range(math.ceil(num_states / num_envs)):
             chunks.append(env.step(env.sample_actions(rng)).variables)

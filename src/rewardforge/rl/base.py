@@ -34,6 +34,7 @@ from rewardforge.rl.reflection import ReflectionRecorder
 from rewardforge.rl.rewards import MemberRewards
 from rewardforge.rl.types import EvalResult, TrainResult
 from rewardforge.tasks.spec import Task
+from rewardforge.tasks.vecenv import make_env
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +98,14 @@ class Population(ABC):
         planned_steps: int | None = None,
     ) -> None:
         self.task = task
-        self.planned_steps = planned_steps or task.num_steps  # schedules (PPO's annealing)
+        self.planned_steps = planned_steps or task.budget.num_steps  # schedules (PPO's annealing)
         self.config = config
         self.device = torch.device(device)
         rewards, seeds = pair_members(rewards, seeds)
         self.seeds = seeds
         self.num_threads = num_threads
         self.progress = progress
-        self.envs_per_member = int(getattr(config, "num_envs", None) or task.num_envs)
+        self.envs_per_member = int(getattr(config, "num_envs", None) or task.budget.num_envs)
         self.rewards = MemberRewards(rewards, self.envs_per_member)
         self.recorder = ReflectionRecorder(len(seeds), self.envs_per_member)
         self.metrics = MetricsLogger(
@@ -145,7 +146,7 @@ class Population(ABC):
         """A new vector env in place of ``self.env`` (hook: trainers may keep a worker)."""
         if self.env is not None:
             self.env.close()
-        return self.task.make_env(num_envs=num_envs, seed=seed)
+        return make_env(self.task, num_envs=num_envs, seed=seed)
 
     def keep(self, indices: Sequence[int]) -> None:
         """Continue only members ``indices`` (in that order); the others are dropped for good."""
@@ -350,7 +351,7 @@ class Trainer:
         checkpoint_dir: str | Path | None = None,
     ) -> list[TrainResult]:
         """Train K members for ``num_steps`` (default: the task's budget), evaluate, save."""
-        num_steps = num_steps or self.task.num_steps
+        num_steps = num_steps or self.task.budget.num_steps
         with self.start(
             rewards, seeds, log_dir=log_dir, progress=progress, planned_steps=num_steps
         ) as pop:

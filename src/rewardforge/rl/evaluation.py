@@ -14,6 +14,7 @@ import numpy as np
 
 from rewardforge.rl.types import EvalResult
 from rewardforge.tasks.spec import Task
+from rewardforge.tasks.vecenv import make_env
 
 #: Seed of evaluation environments when none is given, far from training seeds.
 EVAL_SEED = 1_000_003
@@ -61,7 +62,7 @@ def evaluate_policies(
     ``env``: a vector env of ``num_members * num_episodes`` environments of ``task`` to reuse
     (reset with ``seed``, left open); building one can take seconds (MetaWorld: ~0.4 s an
     environment). Without it a fresh one is made and closed."""
-    n = num_episodes or task.num_eval_episodes
+    n = num_episodes or task.fitness.num_episodes
     total = num_members * n
     success = np.zeros(total, dtype=bool)
     returns = np.zeros(total)
@@ -69,7 +70,7 @@ def evaluate_policies(
     scores = np.zeros(total)
     own = env is None
     if env is None:
-        env = task.make_env(num_envs=total, seed=seed)
+        env = make_env(task, num_envs=total, seed=seed)
     elif env.num_envs != total:
         raise ValueError(f"the evaluation env has {env.num_envs} environments, need {total}")
     episodes = first_episodes(env, act, task.max_episode_steps, seed=seed, close=own)
@@ -82,7 +83,7 @@ def evaluate_policies(
         lengths[new] = ep.length[new]
         if ep.score is not None:
             scores[new] = ep.score[new]
-    has_score = task.fitness_kind == "score" or task.score is not None
+    has_score = task.fitness.kind == "score" or task.fitness.score is not None
     return [
         _member_result(task, sl, success, returns, lengths, scores if has_score else None)
         for sl in (slice(k * n, (k + 1) * n) for k in range(num_members))
@@ -99,7 +100,7 @@ def _member_result(
 ) -> EvalResult:
     success_rate = float(success[rows].mean())
     score = float(scores[rows].mean()) if scores is not None else None
-    fitness = score if task.fitness_kind == "score" and score is not None else success_rate
+    fitness = score if task.fitness.kind == "score" and score is not None else success_rate
     return EvalResult(
         fitness=fitness,
         success_rate=success_rate,

@@ -27,6 +27,7 @@ from rewardforge.rl.nets import (
     select_members,
     select_optimizer_state,
 )
+from rewardforge.tasks.vecenv import make_env
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class PPOPopulation(Population):
 
     def __init__(self, task: Any, rewards: Any, seeds: Any, config: PPOConfig, **kwargs: Any):
         super().__init__(task, rewards, seeds, config, **kwargs)
-        probe = task.make_env(num_envs=1)
+        probe = make_env(task, num_envs=1)
         self.discrete = probe.discrete
         space, obs_space = probe.single_action_space, probe.single_observation_space
         probe.close()

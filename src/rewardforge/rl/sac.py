@@ -42,7 +42,7 @@ from rewardforge.rl.nets import (
 )
 from rewardforge.rl.replay import ReplayBuffer
 from rewardforge.tasks.env_worker import EnvWorker, usable_cores
-from rewardforge.tasks.vecenv import observation_slice
+from rewardforge.tasks.vecenv import make_env, observation_slice
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
@@ -174,7 +174,7 @@ class SACPopulation(Population):
 
     def __init__(self, task: Any, rewards: Any, seeds: Any, config: SACConfig, **kwargs: Any):
         super().__init__(task, rewards, seeds, config, **kwargs)
-        probe = task.make_env(num_envs=1, seed=0)
+        probe = make_env(task, num_envs=1, seed=0)
         try:
             if probe.discrete:
                 raise TrainerError(

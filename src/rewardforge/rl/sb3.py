@@ -33,6 +33,7 @@ from rewardforge.rl.base import Population, Trainer
 from rewardforge.rl.reflection import ReflectionRecorder
 from rewardforge.rl.rewards import MemberRewards
 from rewardforge.tasks.spec import Task
+from rewardforge.tasks.vecenv import make_env
 
 ON_POLICY = {"PPO", "A2C", "RecurrentPPO", "TRPO", "MaskablePPO"}
 
@@ -80,7 +81,7 @@ def make_reward_vec_env(
 
     class RewardVecEnv(_vec_env_base()):  # type: ignore[misc]
         def __init__(self) -> None:
-            self.env = task.make_env(num_envs=num_envs, seed=seed)
+            self.env = make_env(task, num_envs=num_envs, seed=seed)
             self.rewards = MemberRewards([reward], num_envs)
             self.recorder = ReflectionRecorder(1, num_envs)
             self.goals = GoalView(task, self.env, reward) if goal else None
@@ -102,6 +103,8 @@ def make_reward_vec_env(
             self._actions = actions
 
         def step_wait(self) -> tuple[Any, ...]:
+            if self._actions is None:
+                raise TrainerError("step_wait() came before step_async(actions)")
             res = self.env.step(self._actions)
             rew, components = self.rewards.own(res.variables)
             self.recorder.update(rew, components, res.episodes)
@@ -229,7 +232,7 @@ class SB3Population(Population):
         self.algo = load_algorithm(config.algo)
         if config.num_envs is None:
             config = replace(
-                config, num_envs=task.num_envs if self.algo.__name__ in ON_POLICY else 1
+                config, num_envs=task.budget.num_envs if self.algo.__name__ in ON_POLICY else 1
             )
         super().__init__(task, rewards, seeds, config, **kwargs)
         hparams = dict(config.hparams)

@@ -180,9 +180,6 @@ class SharedSACPopulation(SACPopulation):
         return bool((self.anchor_weight > 0).any())
 
     # --- replacing members ----------------------------------------------------------------
-    def set_reward(self, k: int, reward: RewardFunction) -> None:
-        self.set_rewards({k: reward})
-
     def set_rewards(self, rewards: Mapping[int, RewardFunction]) -> None:
         """Give members new rewards; their columns are recomputed over the whole buffer from
         the stored variables, read raw (scale 1, shift 0), and their Thompson windows and
@@ -277,7 +274,7 @@ class SharedSACPopulation(SACPopulation):
     ) -> list[MemberEvaluation]:
         """Every member's deterministic policy over ``num_episodes`` episodes, with its
         episodes scored by its own reward as well as by the task."""
-        n = num_episodes or self.task.num_eval_episodes
+        n = num_episodes or self.task.fitness.num_episodes
         size = self.num_members * n
         scorer = MemberRewards(self.rewards.rewards, n)
         own = np.zeros(size)

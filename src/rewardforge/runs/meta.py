@@ -9,6 +9,7 @@ import platform
 import re
 import secrets
 import socket
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -81,3 +82,11 @@ def check_choice(value: str, allowed: Sequence[str], what: str) -> None:
         raise RunError(
             f"{what} must be one of {', '.join(allowed)}, got {value!r}.{did_you_mean(value, allowed)}"
         )
+
+
+def insert_row(conn: sqlite3.Connection, table: str, **values: Any) -> int:
+    """INSERT one row (column names are ours, never user input); returns its rowid."""
+    columns = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    cur = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values()))
+    return int(cur.lastrowid or 0)

@@ -1,6 +1,7 @@
 """Named, append-only schema migrations for the run store.
 
-Each migration is a name and a tuple of SQL statements. A migration, once released, is never
+Each migration is a name and a tuple of steps: SQL statements, or functions of the connection.
+A migration, once released, is never
 edited: change the schema by appending a new one. ``apply_migrations`` runs the missing ones in
 order, each in its own ``BEGIN IMMEDIATE`` transaction, and records its name in ``migrations`` so
 two processes opening a fresh workspace at once apply each migration exactly once.
@@ -8,13 +9,32 @@ two processes opening a fresh workspace at once apply each migration exactly onc
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+
+def _backfill_success_rate(conn: sqlite3.Connection) -> None:
+    """Copy each candidate's ``details.success_rate`` into the column. In Python, not SQL:
+    details written before hold NaN, which SQLite's JSON functions reject."""
+    rows = conn.execute("SELECT id, details FROM candidates").fetchall()
+    for cid, text in rows:
+        try:
+            value = json.loads(text or "{}").get("success_rate")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            conn.execute("UPDATE candidates SET success_rate = ? WHERE id = ?", (value, cid))
+
+
+#: A step: SQL, or a function run inside the migration's transaction.
+Step = str | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: tuple[tuple[str, tuple[Step, ...]], ...] = (
     (
         "0001_initial",
         (
@@ -116,12 +136,7 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         # success_rate ranks candidates (``rewardforge.ranking``): a column, no longer a key of
         # the details JSON; back-filled from the JSON of stores written before.
         "0002_candidate_success_rate",
-        (
-            "ALTER TABLE candidates ADD COLUMN success_rate REAL",
-            "UPDATE candidates SET success_rate = json_extract(details, '$.success_rate')"
-            " WHERE json_valid(details)"
-            " AND json_type(details, '$.success_rate') IN ('real', 'integer')",
-        ),
+        ("ALTER TABLE candidates ADD COLUMN success_rate REAL", _backfill_success_rate),
     ),
 )
 
@@ -152,7 +167,10 @@ def apply_migrations(conn: sqlite3.Connection) -> list[str]:
                 conn.execute("ROLLBACK")
                 continue
             for statement in statements:
-                conn.execute(statement)
+                if callable(statement):
+                    statement(conn)
+                else:
+                    conn.execute(statement)
             conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, _now()))
             conn.execute("COMMIT")
         except BaseException:

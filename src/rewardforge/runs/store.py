@@ -11,82 +11,16 @@ Layout of a workspace (``Workspace(root)``; root = argument, else ``$REWARDFORGE
     <root>/<run_id>/best.gif        animation of the best policy, embedded by the report
     <root>/<run_id>/report.html     ``rewardforge report``
 
-API (stable; every method is one short transaction, so a SIGKILL loses at most the call in
-flight; all rows come back as frozen dataclasses from ``rewardforge.runs.records``)::
-
-    store = RunStore(path)                       # opens/creates, applies named migrations
-    # runs -- id "{task}__{strategy}__{yyyymmdd-HHMMSS}__{4 hex}", status running/finished/
-    #         failed/interrupted; versions of rewardforge, python, numpy, torch, gymnasium
-    store.create_run(task_id, strategy, config: Mapping, *, run_id=None) -> RunRecord
-    store.get_run(run_id_or_unique_prefix) -> RunRecord           # RunNotFoundError / RunError
-    store.list_runs(*, task_id=None, status=None) -> list[RunRecord]   # newest first
-    store.set_run_status(run_id, status, *, summary=None, error=None) -> RunRecord
-        # summary is merged into the stored dict; error replaces the stored one (None clears
-        # it); status "running" also records this pid and host (call it when resuming)
-    store.set_best(run_id, candidate_id) -> None
-    # iterations -- idempotent start, so resume can call it again
-    store.start_iteration(run_id, iteration, *, feedback=None) -> IterationRecord
-    store.set_iteration_feedback(run_id, iteration, *, feedback=None, human_feedback=None)
-    store.finish_iteration(run_id, iteration, *, best_candidate_id=None, details=None)
-        # details replaces the stored dict (e.g. {"reflection": text})
-    store.get_iteration(run_id, iteration) -> IterationRecord | None
-    store.list_iterations(run_id) -> list[IterationRecord]
-    # candidates -- (run_id, iteration, slot, attempt) is unique: add_candidate with a key that
-    #   exists returns the stored row unchanged (resume), and raises RunError if its code differs
-    store.add_candidate(run_id, iteration, slot, code, *, designer, parent_id=None, attempt=0,
-                        status="proposed", error_kind=None, error=None, details=None)
-        -> CandidateRecord
-    store.find_candidate(run_id, iteration, slot, attempt=0) -> CandidateRecord | None
-    store.get_candidate(candidate_id) -> CandidateRecord
-    store.update_candidate(candidate_id, *, status=None, error_kind=None, error=None,
-                           fitness=None, details=None) -> CandidateRecord   # details merged
-    store.list_candidates(run_id, iteration=None) -> list[CandidateRecord]  # by iteration, slot
-    # trainings -- unique per (candidate_id, seed, budget_steps); record is an upsert
-    store.find_training(candidate_id, seed, budget_steps) -> TrainingRecord | None
-        # any recorded outcome (finished/failed/stopped_early); one killed mid-way has no row
-    store.record_training(candidate_id, *, seed, budget_steps, status="finished", member=0,
-                          fitness=None, metrics=None, checkpoint=None, wall_time_s=None)
-        -> TrainingRecord
-        # metrics convention: {"curve": {"steps": [...], "fitness": [...], "return": [...]},
-        #                      "components": {name: {"mean":..,"std":..,"min":..,"max":..}}, ...}
-    store.list_trainings(run_id=None, *, candidate_id=None) -> list[TrainingRecord]
-    # evaluations -- kind final/baseline/checkpoint; candidate_id or baseline ("env", "sparse")
-    store.record_evaluation(run_id, *, kind, per_seed: Sequence[float], seeds: Sequence[int],
-                            candidate_id=None, baseline=None, details=None) -> EvaluationRecord
-    store.list_evaluations(run_id, *, kind=None) -> list[EvaluationRecord]
-    # model calls -- counts only; the text lives in the model cache
-    store.record_model_call(run_id, *, request_hash, provider, model, prompt_tokens=0,
-                            completion_tokens=0, cost_usd=0.0, latency_s=0.0, cached=False,
-                            iteration=None, purpose="") -> ModelCallRecord
-    store.list_model_calls(run_id) -> list[ModelCallRecord]
-    store.model_usage(run_id) -> ModelUsage   # tokens and cost of calls not served from cache
-    store.close()
-
-Workspace (``rewardforge.runs.Workspace``)::
-
-    ws = Workspace(root=None)          # root: argument, else $REWARDFORGE_HOME, else ./runs
-    ws.store -> RunStore               # <root>/runs.sqlite, opened lazily
-    ws.exists -> bool                  # a store is there (reading commands create nothing)
-    ws.model_cache_path -> Path        # <root>/model_cache.sqlite for the model layer's cache
-    ws.run_dir(run_id) -> Path         # <root>/<run_id>/ with rewards/, checkpoints/, tb/
-    ws.reward_path(run_id, candidate_id), ws.checkpoint_dir(run_id), ws.tb_dir(run_id),
-    ws.gif_path(run_id) (best.gif, embedded by the report), ws.report_path(run_id)
-
-Reading helpers (``rewardforge.runs.summary``): ``run_summary(store, run_id) -> dict`` (what
-``show --json`` prints), ``best_candidate(store, run)``, ``effective_status(run)``,
-``human_normalized_score(method, env, sparse)``, and ``iteration_digest(store, run_id,
-iteration, num_best=3, animation_path=None) -> str``: the text to show a person before
-``--feedback human`` asks for theirs (store their answer with ``set_iteration_feedback``).
-Report and export (``rewardforge.report``): ``write_report(store, run_id, out_path, *,
-gif_path=None) -> Path``, ``render_policy_gif(task, policy_fn, path, num_frames=200, *, seed=0,
-fps=30, frame_skip=1) -> Path`` (raises RunError when the env cannot render: put ``str(error)``
-in the run summary as ``animation_error`` and the report shows it), ``export_run(store,
-workspace, run_id, out_dir=None, *, candidate_id=None, task=None) -> ExportResult``.
-
-``content_hash(code)`` is the hash stored with candidates; ``collect_versions()`` the versions
-dict; ``process_alive(run)`` tells whether a "running" run's process still exists on this host.
-A store may be passed to other processes (it pickles as its path); each process and thread opens
-its own connection.
+Every method is one short transaction, so a SIGKILL loses at most the call in flight; rows
+come back as frozen records (``runs/records.py``), a candidate's details as typed sections
+(``runs/details.py``). Runs have ids ``{task}__{strategy}__{yyyymmdd-HHMMSS}__{4 hex}`` and a
+status (running, finished, failed, interrupted); ``set_run_status("running")`` records this
+process as the owner. Writes that resume relies on are idempotent: ``start_iteration``;
+``add_candidate`` keyed by (run, iteration, slot, attempt) returns the stored row (and raises
+if its code differs); ``record_training`` is an upsert per (candidate, seed, budget).
+Evaluations and model calls are in ``runs/store_results.py``; summaries for ``show`` and the
+report in ``runs/summary.py``. A store pickles as its path; each process and thread opens its
+own connection.
 """
 
 from __future__ import annotations
@@ -102,14 +36,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rewardforge.errors import RunError, RunNotFoundError, did_you_mean
 from rewardforge.runs.details import CandidateDetails
 from rewardforge.runs.meta import (
     check_choice,
     collect_versions,
     content_hash,
+    insert_row,
     make_run_id,
     to_json,
     utc_now,
@@ -117,17 +50,14 @@ from rewardforge.runs.meta import (
 from rewardforge.runs.migrations import apply_migrations
 from rewardforge.runs.records import (
     CANDIDATE_STATUSES,
-    EVALUATION_KINDS,
     RUN_STATUSES,
     TRAINING_STATUSES,
     CandidateRecord,
-    EvaluationRecord,
     IterationRecord,
-    ModelCallRecord,
-    ModelUsage,
     RunRecord,
     TrainingRecord,
 )
+from rewardforge.runs.store_results import ResultTables
 
 logger = logging.getLogger(__name__)
 
@@ -139,15 +69,7 @@ def _details_json(details: CandidateDetails) -> str:
     return to_json(details.model_dump(mode="json", exclude_none=True))
 
 
-def _insert(conn: sqlite3.Connection, table: str, **values: Any) -> int:
-    """INSERT one row (column names are ours, never user input); returns its rowid."""
-    columns = ", ".join(values)
-    marks = ", ".join("?" for _ in values)
-    cur = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values()))
-    return int(cur.lastrowid or 0)
-
-
-class RunStore:
+class RunStore(ResultTables):
     """SQLite store of runs, iterations, candidates, trainings, evaluations and model calls."""
 
     def __init__(self, path: str | Path) -> None:
@@ -219,7 +141,7 @@ class RunStore:
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
                 raise RunError(f"a run with id {run_id!r} already exists; choose another id")
-            _insert(
+            insert_row(
                 conn,
                 "runs",
                 id=run_id,
@@ -397,7 +319,7 @@ class RunStore:
                 (run_id, iteration, slot, attempt),
             ).fetchone()
             if row is None:
-                new_id = _insert(
+                new_id = insert_row(
                     conn,
                     "candidates",
                     run_id=run_id,
@@ -547,106 +469,3 @@ class RunStore:
             sql, params = sql + " AND t.candidate_id = ?", [*params, candidate_id]
         rows = self._rows(sql + " ORDER BY t.candidate_id, t.budget_steps, t.seed", params)
         return [TrainingRecord.from_row(r) for r in rows]
-
-    # -- evaluations ---------------------------------------------------------------------------
-    def record_evaluation(
-        self,
-        run_id: str,
-        *,
-        kind: str,
-        per_seed: Sequence[float],
-        seeds: Sequence[int],
-        candidate_id: int | None = None,
-        baseline: str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> EvaluationRecord:
-        check_choice(kind, EVALUATION_KINDS, "evaluation kind")
-        if (candidate_id is None) == (baseline is None):
-            raise RunError("an evaluation needs exactly one of candidate_id or baseline")
-        if len(per_seed) != len(seeds) or not seeds:
-            raise RunError(
-                f"an evaluation needs one value per seed, got {len(per_seed)} values for "
-                f"{len(seeds)} seeds"
-            )
-        values = np.asarray(per_seed, dtype=np.float64)
-        with self._write() as conn:
-            new_id = _insert(
-                conn,
-                "evaluations",
-                run_id=run_id,
-                candidate_id=candidate_id,
-                baseline=baseline,
-                kind=kind,
-                seeds=to_json([int(x) for x in seeds]),
-                per_seed=to_json(values.tolist()),
-                mean=float(values.mean()),
-                std=float(values.std()),
-                details=to_json(dict(details or {})),
-                created_at=utc_now(),
-            )
-            row = conn.execute("SELECT * FROM evaluations WHERE id = ?", (new_id,)).fetchone()
-        return EvaluationRecord.from_row(row)
-
-    def list_evaluations(self, run_id: str, *, kind: str | None = None) -> list[EvaluationRecord]:
-        sql, params = "SELECT * FROM evaluations WHERE run_id = ?", list[Any]([run_id])
-        if kind is not None:
-            sql, params = sql + " AND kind = ?", [run_id, kind]
-        return [EvaluationRecord.from_row(r) for r in self._rows(sql + " ORDER BY id", params)]
-
-    # -- model calls ---------------------------------------------------------------------------
-    def record_model_call(
-        self,
-        run_id: str,
-        *,
-        request_hash: str,
-        provider: str,
-        model: str,
-        prompt_tokens: int = 0,
-        completion_tokens: int = 0,
-        cost_usd: float = 0.0,
-        latency_s: float = 0.0,
-        cached: bool = False,
-        iteration: int | None = None,
-        purpose: str = "",
-    ) -> ModelCallRecord:
-        with self._write() as conn:
-            new_id = _insert(
-                conn,
-                "model_calls",
-                run_id=run_id,
-                iteration=iteration,
-                request_hash=request_hash,
-                provider=provider,
-                model=model,
-                prompt_tokens=int(prompt_tokens),
-                completion_tokens=int(completion_tokens),
-                cost_usd=float(cost_usd),
-                latency_s=float(latency_s),
-                cached=int(bool(cached)),
-                purpose=purpose,
-                created_at=utc_now(),
-            )
-            row = conn.execute("SELECT * FROM model_calls WHERE id = ?", (new_id,)).fetchone()
-        return ModelCallRecord.from_row(row)
-
-    def list_model_calls(self, run_id: str) -> list[ModelCallRecord]:
-        rows = self._rows("SELECT * FROM model_calls WHERE run_id = ? ORDER BY id", (run_id,))
-        return [ModelCallRecord.from_row(r) for r in rows]
-
-    def model_usage(self, run_id: str) -> ModelUsage:
-        row = self._rows(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(cached), 0) AS n_cached,"
-            " COALESCE(SUM(CASE WHEN cached THEN 0 ELSE prompt_tokens END), 0) AS p,"
-            " COALESCE(SUM(CASE WHEN cached THEN 0 ELSE completion_tokens END), 0) AS c,"
-            " COALESCE(SUM(CASE WHEN cached THEN 0 ELSE cost_usd END), 0) AS cost,"
-            " COALESCE(SUM(latency_s), 0) AS latency FROM model_calls WHERE run_id = ?",
-            (run_id,),
-        )[0]
-        return ModelUsage(
-            num_calls=int(row["n"]),
-            num_cached=int(row["n_cached"]),
-            prompt_tokens=int(row["p"]),
-            completion_tokens=int(row["c"]),
-            cost_usd=float(row["cost"]),
-            latency_s=float(row["latency"]),
-        )

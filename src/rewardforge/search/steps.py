@@ -90,7 +90,7 @@ class SearchSteps:
     ) -> None:
         self.config, self.task, self.workspace = config, task, workspace
         self.callbacks = callbacks or cb.SearchCallback()
-        self.num_steps = config.training.steps or task.num_steps
+        self.num_steps = config.training.steps or task.budget.num_steps
         self.seeds = [config.seed + j for j in range(config.training.seeds)]
         self.iteration: int | None = None
         self._run_id: str | None = None
@@ -142,7 +142,7 @@ class SearchSteps:
 
     @property
     def trainer_name(self) -> str:
-        return self.config.training.trainer or self.task.trainer
+        return self.config.training.trainer or self.task.budget.trainer
 
     @property
     def hparams(self) -> dict[str, Any]:
@@ -397,7 +397,7 @@ class SearchSteps:
 
     def reached_target(self, target: float) -> bool:
         """Whether the best fitness reached ``target`` (success-rate tasks only)."""
-        if self.task.fitness_kind != "success_rate":
+        if self.task.fitness.kind != "success_rate":
             return False
         best = self.best()
         return best is not None and best.fitness >= target

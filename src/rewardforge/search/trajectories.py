@@ -24,6 +24,7 @@ from rewardforge.search.screening import (
     screen,
 )
 from rewardforge.tasks.spec import Task
+from rewardforge.tasks.vecenv import make_env
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def collect_trajectories(
 ) -> list[Trajectory]:
     """``episodes`` first episodes per member (row ``k*episodes + i`` plays member ``k``)."""
     total = num_members * episodes
-    env = task.make_env(num_envs=total, seed=seed)
+    env = make_env(task, num_envs=total, seed=seed)
     steps: list[dict[str, np.ndarray]] = []
     alive_rows: list[np.ndarray] = []
     success = np.zeros(total, dtype=bool)

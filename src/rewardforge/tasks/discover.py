@@ -21,7 +21,10 @@ import numpy as np
 import yaml
 
 from rewardforge.errors import TaskError, TaskFileError
-from rewardforge.tasks.spec import EnvModel, VariableModel, WrapperSpec
+from rewardforge.tasks.envs import make_single_env
+from rewardforge.tasks.mujoco import discover_mujoco_variables
+from rewardforge.tasks.mujoco import identifier as ident
+from rewardforge.tasks.spec import EnvSpec, Variable, Wrapper
 
 MUJOCO_STATE = "rewardforge.tasks.mujoco:MujocoState"
 
@@ -42,28 +45,8 @@ def _space_variable(space: gym.Space[Any], source: str, description: str) -> dic
     raise TaskError(f"cannot make a variable of a {type(space).__name__} space ({source})")
 
 
-def make_single_env(env: EnvModel) -> gym.Env:
-    """One (unvectorized) instance of a task's environment."""
-    from rewardforge.tasks.vecenv import _check_mujoco, _ensure_registered, import_object
-
-    if env.entry_point is not None:
-        if env.vectorization == "native":
-            raise TaskError(
-                "variables: auto needs a single-environment factory; a native vector env "
-                "must declare its variables"
-            )
-        return import_object(env.entry_point)(**env.kwargs)
-    assert env.id is not None
-    _ensure_registered(env.id)
-    _check_mujoco(env.id)
-    return gym.make(env.id, **env.kwargs)
-
-
 def discover(env: gym.Env) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """``(variables as task-file mappings, wrappers as task-file entries)`` for ``env``."""
-    from rewardforge.tasks.mujoco import discover_mujoco_variables
-    from rewardforge.tasks.mujoco import identifier as ident
-
     variables: dict[str, dict[str, Any]] = {}
     space = env.observation_space
     if isinstance(space, gym.spaces.Dict):
@@ -84,8 +67,8 @@ def discover(env: gym.Env) -> tuple[dict[str, dict[str, Any]], list[dict[str, An
 
 
 def discover_variables(
-    env: EnvModel, origin: str
-) -> tuple[dict[str, VariableModel], tuple[WrapperSpec, ...]]:
+    env: EnvSpec, origin: str
+) -> tuple[dict[str, Variable], tuple[Wrapper, ...]]:
     """What ``variables: auto`` in task file ``origin`` resolves to."""
     try:
         instance = make_single_env(env)
@@ -97,13 +80,15 @@ def discover_variables(
         found, wrappers = discover(instance)
     finally:
         instance.close()
-    variables = {name: VariableModel.model_validate(spec) for name, spec in found.items()}
-    return variables, tuple(WrapperSpec(w["wrapper"], dict(w["kwargs"])) for w in wrappers)
+    variables = {
+        name: Variable.model_validate({**spec, "name": name}) for name, spec in found.items()
+    }
+    return variables, tuple(Wrapper.model_validate(w) for w in wrappers)
 
 
 def task_template(env_id: str | None = None, entry_point: str | None = None, **kwargs: Any) -> str:
     """An editable task file for an environment, with its variables written out."""
-    env = EnvModel(id=env_id, entry_point=entry_point, kwargs=kwargs)
+    env = EnvSpec(id=env_id, entry_point=entry_point, kwargs=kwargs)
     instance = make_single_env(env)
     try:
         variables, wrappers = discover(instance)

@@ -8,7 +8,8 @@ from importlib import resources
 from pathlib import Path
 
 from rewardforge.errors import TaskError, TaskNotFoundError, did_you_mean
-from rewardforge.tasks.spec import Task, load_task_file, parse_task_text
+from rewardforge.tasks.files import load_task_file, parse_task_text
+from rewardforge.tasks.spec import Task
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""Task files: the pydantic schema at the boundary, and the frozen ``Task`` used everywhere else.
+"""The task: one frozen pydantic model, the same as the task file's schema.
 
-A task file is YAML::
+A task file is YAML (``tasks/files.py`` loads it, resolving ``variables: auto``)::
 
     id: mountaincar
     description: Drive the car up the right hill ...
@@ -15,25 +15,35 @@ A task file is YAML::
       aggregate: any
     fitness: {kind: success_rate}
     budget: {trainer: sac, num_steps: 30000}
+
+``Task`` validates exactly that; its ``variables`` are read from the file's mapping into a
+tuple of ``Variable`` (each with its name, and the implicit ``episode_step`` last) and written
+back as the mapping. This module imports nothing else of ``rewardforge.tasks``: environments
+are made by ``tasks.vecenv.make_env(task, ...)``.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Literal
 
-import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
-from rewardforge.errors import TaskFileError, did_you_mean
+from rewardforge.errors import did_you_mean
 
 #: Variables every task has without declaring them, computed by the runtime.
 IMPLICIT_VARIABLES: dict[str, dict[str, Any]] = {
     "episode_step": {
-        "shape": [],
+        "shape": (),
         "dtype": "int64",
         "unit": "steps",
         "description": "number of steps taken in the current episode, counting this one (1 on the first step)",
@@ -44,16 +54,21 @@ IMPLICIT_VARIABLES: dict[str, dict[str, Any]] = {
 DTYPES = ("float32", "float64", "int32", "int64", "bool")
 Aggregate = Literal["any", "final", "fraction"]
 FitnessKind = Literal["success_rate", "score"]
+#: The key of ``Goal.recompute`` that gives the environment's reward for a new goal.
+GOAL_ENV_REWARD = "env_reward"
+#: Success-rate target when a task gives none.
+DEFAULT_SUCCESS_TARGET = 0.9
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class VariableModel(_Strict):
-    shape: list[int] = Field(
-        default_factory=list, description="per-environment shape; [] for a scalar"
-    )
+class Variable(_Strict):
+    """A named array reward code may read, computed for a batch of environments."""
+
+    name: str = Field("", description="set from the key of the task file's mapping")
+    shape: tuple[int, ...] = Field((), description="per-environment shape; [] for a scalar")
     dtype: str = "float64"
     unit: str = ""
     description: str = ""
@@ -61,11 +76,15 @@ class VariableModel(_Strict):
         description="numpy expression over obs, action, info, episode_step, full(v)"
     )
 
+    @property
+    def shape_text(self) -> str:
+        return "(B" + "".join(f", {d}" for d in self.shape) + ")"
+
     @field_validator("shape")
     @classmethod
-    def _positive(cls, shape: list[int]) -> list[int]:
+    def _positive(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
         if any(d <= 0 for d in shape):
-            raise ValueError(f"every dimension must be a positive integer, got {shape}")
+            raise ValueError(f"every dimension must be a positive integer, got {list(shape)}")
         return shape
 
     @field_validator("dtype")
@@ -85,7 +104,7 @@ class VariableModel(_Strict):
         return source
 
 
-class SuccessModel(_Strict):
+class SuccessCriterion(_Strict):
     code: str = Field(description="def is_success(<variables>) -> bool array (B,)")
     aggregate: Aggregate = "any"
     window: float = Field(
@@ -95,16 +114,26 @@ class SuccessModel(_Strict):
         1.0, gt=0.0, le=1.0, description="fraction of those steps that must succeed"
     )
 
+    def describe(self) -> str:
+        if self.aggregate == "any":
+            return "success if is_success holds at any step of the episode"
+        if self.aggregate == "final":
+            return "success if is_success holds at the final step of the episode"
+        return (
+            f"success if is_success holds on at least {self.threshold:.0%} of the final "
+            f"{self.window:.0%} of the episode's steps"
+        )
 
-class ScoreModel(_Strict):
+
+class Score(_Strict):
     code: str = Field(description="def score(<variables>) -> float array (B,)")
     aggregate: Literal["sum", "final", "mean", "max"] = "sum"
     success_threshold: float | None = None
 
 
-class FitnessModel(_Strict):
+class Fitness(_Strict):
     kind: FitnessKind = "success_rate"
-    score: ScoreModel | None = None
+    score: Score | None = None
     num_episodes: int = Field(default=10, gt=0)
     target: float | None = Field(
         default=None,
@@ -113,7 +142,7 @@ class FitnessModel(_Strict):
     )
 
     @model_validator(mode="after")
-    def _score_given(self) -> FitnessModel:
+    def _score_given(self) -> Fitness:
         if self.kind == "score" and self.score is None:
             raise ValueError("kind 'score' needs a 'score' section with code and aggregate")
         if self.kind == "success_rate" and self.target is not None and not 0 < self.target <= 1:
@@ -121,18 +150,18 @@ class FitnessModel(_Strict):
         return self
 
 
-class GoalModel(_Strict):
+class Goal(_Strict):
     """A goal-conditioned task: which variable is the goal, which one is compared with it, where
     the goal sits in the observation, and how goal-dependent variables are recomputed when a
     transition is relabelled with another goal (hindsight experience replay)."""
 
     variable: str = Field(description="the desired goal variable, e.g. goal")
     achieved: str = Field(description="the variable the goal is compared with, same shape")
-    observation: str | list[int] = Field(
+    observation: str | tuple[int, int] = Field(
         description="the observation key holding the goal (dict observations) or [start, stop] "
         "of the flat observation"
     )
-    achieved_observation: str | list[int] | None = Field(
+    achieved_observation: str | tuple[int, int] | None = Field(
         default=None,
         description="where the achieved value sits in the observation, like 'observation' "
         "(optional; Stable-Baselines3's HER buffer needs it)",
@@ -143,6 +172,18 @@ class GoalModel(_Strict):
         "reward) as numpy expressions over variables, e.g. "
         "env_success: 'np.linalg.norm(grip_pos - goal, axis=-1) < 0.05'",
     )
+
+    @field_validator("observation", "achieved_observation", mode="before")
+    @classmethod
+    def _bounds(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, (list, tuple)) and (
+            len(value) != 2 or not 0 <= int(value[0]) < int(value[1])
+        ):
+            raise ValueError(
+                f"goal.{info.field_name} must be a key or [start, stop] with 0 <= start < stop, "
+                f"got {list(value)}"
+            )
+        return value
 
     @field_validator("recompute")
     @classmethod
@@ -157,23 +198,38 @@ class GoalModel(_Strict):
         return recompute
 
 
-class WrapperModel(_Strict):
+class Wrapper(_Strict):
+    """A Gymnasium wrapper applied to each sub-environment: ``import(wrapper)(env, **kwargs)``."""
+
     wrapper: str = Field(description="'pkg.mod:Wrapper', called as Wrapper(env, **kwargs)")
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
-class EnvModel(_Strict):
+class EnvSpec(_Strict):
+    """How to build the environment: a Gymnasium ``id`` or a factory ``entry_point``."""
+
     id: str | None = None
     entry_point: str | None = None
     kwargs: dict[str, Any] = Field(default_factory=dict)
     vectorization: Literal["auto", "native", "sync"] = "auto"
-    wrappers: list[str | WrapperModel] = Field(
-        default_factory=list,
+    wrappers: tuple[Wrapper, ...] = Field(
+        default=(),
         description="per sub-env: 'pkg.mod:Wrapper' or {wrapper: 'pkg.mod:Wrapper', kwargs: {...}}",
     )
 
+    @property
+    def name(self) -> str:
+        return self.id or str(self.entry_point)
+
+    @field_validator("wrappers", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [{"wrapper": w} if isinstance(w, str) else w for w in value]
+        return value
+
     @model_validator(mode="after")
-    def _one_of(self) -> EnvModel:
+    def _one_of(self) -> EnvSpec:
         if (self.id is None) == (self.entry_point is None):
             raise ValueError(
                 "give exactly one of 'id' (a Gymnasium id) or 'entry_point' ('pkg.mod:make_env')"
@@ -185,156 +241,33 @@ class EnvModel(_Strict):
         return self
 
 
-class BudgetModel(_Strict):
+class Budget(_Strict):
     trainer: str = "ppo"
     num_steps: int = Field(default=50_000, gt=0)
     num_envs: int = Field(default=8, gt=0)
 
 
-class TaskModel(_Strict):
+class Task(_Strict):
+    """A task: environment, description, variables, success criterion, fitness and budgets."""
+
     id: str
     description: str
-    env: EnvModel
+    env: EnvSpec
     max_episode_steps: int = Field(gt=0)
-    variables: dict[str, VariableModel] = Field(
-        description="named variables, or 'auto' to find them in the environment (see discover.py)"
+    variables: tuple[Variable, ...] = Field(
+        description="named variables (a mapping in the file); the implicit ones come last"
     )
-    auto_variables: bool = Field(False, exclude=True, description="set by 'variables: auto'")
-    success: SuccessModel
-    fitness: FitnessModel = Field(default_factory=lambda: FitnessModel())
-    budget: BudgetModel = Field(default_factory=lambda: BudgetModel())
+    success: SuccessCriterion
+    fitness: Fitness = Field(default_factory=Fitness)
+    budget: Budget = Field(default_factory=Budget)
     trainers: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-trainer hyperparameter defaults for this task"
     )
-    goal: GoalModel | None = None
-    tags: list[str] = Field(default_factory=list)
-
-    @field_validator("variables")
-    @classmethod
-    def _names(cls, variables: dict[str, VariableModel]) -> dict[str, VariableModel]:
-        for name in variables:
-            if not name.isidentifier() or name.startswith("_"):
-                raise ValueError(
-                    f"variable name {name!r} must be a Python identifier not starting with '_'"
-                )
-            if name in IMPLICIT_VARIABLES:
-                raise ValueError(
-                    f"{name!r} is provided by rewardforge for every task; do not declare it"
-                )
-        return variables
-
-    @model_validator(mode="before")
-    @classmethod
-    def _auto(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("variables") == "auto":
-            data = {**data, "variables": {}, "auto_variables": True}
-        return data
-
-    @model_validator(mode="after")
-    def _some_variables(self) -> TaskModel:
-        if not self.variables and not self.auto_variables:
-            raise ValueError("variables: a task needs at least one variable (or 'variables: auto')")
-        return self
-
-
-@dataclass(frozen=True)
-class WrapperSpec:
-    """A Gymnasium wrapper applied to each sub-environment: ``import(path)(env, **kwargs)``."""
-
-    path: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Variable:
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    unit: str
-    description: str
-    source: str
-
-    @property
-    def shape_text(self) -> str:
-        return "(B" + "".join(f", {d}" for d in self.shape) + ")"
-
-
-@dataclass(frozen=True)
-class SuccessCriterion:
-    code: str
-    aggregate: Aggregate
-    window: float = 1.0
-    threshold: float = 1.0
-
-    def describe(self) -> str:
-        if self.aggregate == "any":
-            return "success if is_success holds at any step of the episode"
-        if self.aggregate == "final":
-            return "success if is_success holds at the final step of the episode"
-        return (
-            f"success if is_success holds on at least {self.threshold:.0%} of the final "
-            f"{self.window:.0%} of the episode's steps"
-        )
-
-
-@dataclass(frozen=True)
-class Score:
-    code: str
-    aggregate: str
-    success_threshold: float | None
-
-
-@dataclass(frozen=True)
-class GoalSpec:
-    """See ``GoalModel``; ``recompute`` maps a variable name (or ``env_reward``) to its
-    expression."""
-
-    variable: str
-    achieved: str
-    observation: str | tuple[int, int]
-    recompute: dict[str, str] = field(default_factory=dict)
-    achieved_observation: str | tuple[int, int] | None = None
-
-
-#: The key of ``GoalSpec.recompute`` that gives the environment's reward for a new goal.
-GOAL_ENV_REWARD = "env_reward"
-#: Success-rate target when a task gives none.
-DEFAULT_SUCCESS_TARGET = 0.9
-
-
-@dataclass(frozen=True)
-class Task:
-    """A task: environment factory, description, variables, success criterion and budgets."""
-
-    id: str
-    description: str
-    env_id: str | None
-    entry_point: str | None
-    env_kwargs: dict[str, Any]
-    vectorization: str
-    wrappers: tuple[WrapperSpec, ...]
-    max_episode_steps: int
-    variables: tuple[Variable, ...]
-    success: SuccessCriterion
-    fitness_kind: str
-    score: Score | None
-    num_eval_episodes: int
-    trainer: str
-    num_steps: int
-    num_envs: int
-    trainer_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    goal: Goal | None = None
     tags: tuple[str, ...] = ()
-    source_file: str | None = None
-    goal: GoalSpec | None = None
-    fitness_target: float | None = None
+    source_file: str | None = Field(None, exclude=True, description="the file it was read from")
 
-    @property
-    def target(self) -> float | None:
-        """Fitness at which the task counts as solved (None: a score task that sets none)."""
-        if self.fitness_target is not None:
-            return self.fitness_target
-        return DEFAULT_SUCCESS_TARGET if self.fitness_kind == "success_rate" else None
-
+    # --- reading -------------------------------------------------------------------------
     @property
     def variable_names(self) -> tuple[str, ...]:
         return tuple(v.name for v in self.variables)
@@ -348,198 +281,134 @@ class Task:
         )
 
     @property
-    def env_name(self) -> str:
-        return self.env_id or str(self.entry_point)
-
-    def make_env(
-        self, num_envs: int = 1, seed: int | None = None, render_mode: str | None = None
-    ) -> Any:
-        """A vector environment that also yields the task's variables at every step."""
-        from rewardforge.tasks.vecenv import TaskVecEnv
-
-        return TaskVecEnv(self, num_envs=num_envs, seed=seed, render_mode=render_mode)
+    def target(self) -> float | None:
+        """Fitness at which the task counts as solved (None: a score task that sets none)."""
+        if self.fitness.target is not None:
+            return self.fitness.target
+        return DEFAULT_SUCCESS_TARGET if self.fitness.kind == "success_rate" else None
 
     def hyperparameters(self, trainer: str) -> dict[str, Any]:
         """This task's documented defaults for ``trainer`` (empty when none are given)."""
-        return dict(self.trainer_defaults.get(trainer, {}))
+        return dict(self.trainers.get(trainer, {}))
 
-    def is_success_program(self) -> Any:
-        from rewardforge.tasks.success import SuccessProgram
+    # --- the file's shape ----------------------------------------------------------------
+    @field_validator("description")
+    @classmethod
+    def _strip(cls, text: str) -> str:
+        return text.strip()
 
-        return SuccessProgram.from_task(self)
-
-
-def _format_validation(exc: ValidationError, origin: str) -> str:
-    lines = [f"task file {origin} is invalid:"]
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key; remove it or check its spelling"
-        elif err["type"] == "missing":
-            msg = "required field is missing; add it"
-        lines.append(f"  - {loc}: {msg}")
-    return "\n".join(lines)
-
-
-def _check_success_code(model: TaskModel, origin: str) -> None:
-    """Success and score code may only name declared variables (or the implicit ones)."""
-    known = set(model.variables) | set(IMPLICIT_VARIABLES)
-    sections: list[tuple[str, str, str]] = [("success.code", model.success.code, "is_success")]
-    if model.fitness.score is not None:
-        sections.append(("fitness.score.code", model.fitness.score.code, "score"))
-    for fieldname, code, func in sections:
-        try:
-            tree = ast.parse(code)
-        except SyntaxError as exc:
-            raise TaskFileError(
-                f"task file {origin} is invalid:\n  - {fieldname}: syntax error on line {exc.lineno}: {exc.msg}"
-            ) from None
-        defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == func]
-        if not defs:
-            raise TaskFileError(
-                f"task file {origin} is invalid:\n  - {fieldname}: must define a function named {func!r}"
+    @field_validator("variables", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        """The file's mapping ``{name: spec}`` -> Variables with names, implicit ones last."""
+        if isinstance(value, str):
+            raise ValueError(
+                f"{value!r} is resolved when a task file is loaded (load_task_file); give "
+                "the variables as a mapping of name to spec"
             )
-        for arg in defs[0].args.args:
-            if arg.arg not in known:
-                raise TaskFileError(
-                    f"task file {origin} is invalid:\n  - {fieldname}: parameter {arg.arg!r} is not a "
-                    f"declared variable.{did_you_mean(arg.arg, known)} Declared: {', '.join(sorted(known))}"
-                )
+        if isinstance(value, Mapping):
+            for name in value:
+                if not str(name).isidentifier() or str(name).startswith("_"):
+                    raise ValueError(
+                        f"variable name {name!r} must be a Python identifier not starting with '_'"
+                    )
+                if name in IMPLICIT_VARIABLES:
+                    raise ValueError(
+                        f"{name!r} is provided by rewardforge for every task; do not declare it"
+                    )
+            value = [_with_name(name, spec) for name, spec in value.items()]
+        if isinstance(value, (list, tuple)):
+            items = list(value)
+            named = {_name_of(v) for v in items}
+            if not named - set(IMPLICIT_VARIABLES):
+                raise ValueError("a task needs at least one variable (or 'variables: auto')")
+            items += [
+                {"name": name, **spec}
+                for name, spec in IMPLICIT_VARIABLES.items()
+                if name not in named
+            ]
+            return items
+        return value
+
+    @field_serializer("variables")
+    def _as_mapping(self, variables: tuple[Variable, ...]) -> dict[str, Any]:
+        return {
+            v.name: v.model_dump(exclude={"name"})
+            for v in variables
+            if v.name not in IMPLICIT_VARIABLES
+        }
+
+    @model_validator(mode="after")
+    def _references(self) -> Task:
+        """Success and score code, and the goal, may only name declared variables."""
+        known = set(self.variable_names)
+        sections = [("success.code", self.success.code, "is_success")]
+        if self.fitness.score is not None:
+            sections.append(("fitness.score.code", self.fitness.score.code, "score"))
+        for where, code, func in sections:
+            _check_function(where, code, func, known)
+        if self.goal is not None:
+            _check_goal(self.goal, {v.name: v for v in self.variables})
+        return self
 
 
-def _wrapper_specs(model: TaskModel) -> tuple[WrapperSpec, ...]:
-    return tuple(
-        WrapperSpec(w) if isinstance(w, str) else WrapperSpec(w.wrapper, dict(w.kwargs))
-        for w in model.env.wrappers
-    )
+def _name_of(v: Any) -> str:
+    return str(v.name if isinstance(v, Variable) else dict(v).get("name", ""))
 
 
-def task_from_model(model: TaskModel, origin: str) -> Task:
-    wrappers = _wrapper_specs(model)
-    if model.auto_variables:
-        from rewardforge.tasks.discover import discover_variables
-
-        found, extra = discover_variables(model.env, origin)
-        model = model.model_copy(update={"variables": {**found, **model.variables}})
-        wrappers = wrappers + extra
-    _check_success_code(model, origin)
-    declared = {**{k: v.model_dump() for k, v in model.variables.items()}, **IMPLICIT_VARIABLES}
-    variables = tuple(
-        Variable(
-            name=name,
-            shape=tuple(spec["shape"]),
-            dtype=spec["dtype"],
-            unit=spec["unit"],
-            description=spec["description"],
-            source=spec["source"],
-        )
-        for name, spec in declared.items()
-    )
-    score = model.fitness.score
-    return Task(
-        id=model.id,
-        description=model.description.strip(),
-        env_id=model.env.id,
-        entry_point=model.env.entry_point,
-        env_kwargs=dict(model.env.kwargs),
-        vectorization=model.env.vectorization,
-        wrappers=wrappers,
-        max_episode_steps=model.max_episode_steps,
-        variables=variables,
-        success=SuccessCriterion(
-            code=model.success.code,
-            aggregate=model.success.aggregate,
-            window=model.success.window,
-            threshold=model.success.threshold,
-        ),
-        fitness_kind=model.fitness.kind,
-        score=Score(score.code, score.aggregate, score.success_threshold) if score else None,
-        num_eval_episodes=model.fitness.num_episodes,
-        trainer=model.budget.trainer,
-        num_steps=model.budget.num_steps,
-        num_envs=model.budget.num_envs,
-        trainer_defaults={k: dict(v) for k, v in model.trainers.items()},
-        tags=tuple(model.tags),
-        source_file=origin,
-        goal=_goal_spec(model, variables, origin),
-        fitness_target=model.fitness.target,
-    )
+def _with_name(name: str, spec: Any) -> Any:
+    if isinstance(spec, Variable):
+        return spec.model_copy(update={"name": name})
+    return {**dict(spec), "name": name} if isinstance(spec, Mapping) else spec
 
 
-def _goal_spec(model: TaskModel, variables: tuple[Variable, ...], origin: str) -> GoalSpec | None:
-    goal = model.goal
-    if goal is None:
-        return None
-    by_name = {v.name: v for v in variables}
+def _check_function(where: str, code: str, func: str, known: set[str]) -> None:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        raise ValueError(f"{where}: syntax error on line {exc.lineno}: {exc.msg}") from None
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == func]
+    if not defs:
+        raise ValueError(f"{where}: must define a function named {func!r}")
+    for arg in defs[0].args.args:
+        if arg.arg not in known:
+            raise ValueError(
+                f"{where}: parameter {arg.arg!r} is not a declared variable."
+                f"{did_you_mean(arg.arg, known)} Declared: {', '.join(sorted(known))}"
+            )
+
+
+def _check_goal(goal: Goal, by_name: dict[str, Variable]) -> None:
     for role, name in (("variable", goal.variable), ("achieved", goal.achieved)):
         if name not in by_name:
-            raise TaskFileError(
-                f"task file {origin}: goal.{role} names {name!r}, which is not a variable."
-                f"{did_you_mean(name, by_name)}"
+            raise ValueError(
+                f"goal.{role} names {name!r}, which is not a variable.{did_you_mean(name, by_name)}"
             )
     if by_name[goal.variable].shape != by_name[goal.achieved].shape:
-        raise TaskFileError(
-            f"task file {origin}: goal.variable {goal.variable!r} has shape "
-            f"{list(by_name[goal.variable].shape)} but goal.achieved {goal.achieved!r} has "
-            f"{list(by_name[goal.achieved].shape)}; they must match"
+        raise ValueError(
+            f"goal.variable {goal.variable!r} has shape {list(by_name[goal.variable].shape)} but "
+            f"goal.achieved {goal.achieved!r} has {list(by_name[goal.achieved].shape)}; they "
+            "must match"
         )
     for name in goal.recompute:
         if name != GOAL_ENV_REWARD and name not in by_name:
-            raise TaskFileError(
-                f"task file {origin}: goal.recompute names {name!r}, which is neither a variable "
-                f"nor {GOAL_ENV_REWARD!r}.{did_you_mean(name, by_name)}"
+            raise ValueError(
+                f"goal.recompute names {name!r}, which is neither a variable nor "
+                f"{GOAL_ENV_REWARD!r}.{did_you_mean(name, by_name)}"
             )
-    where = _observation_part(goal.observation, "goal.observation", origin)
-    achieved = goal.achieved_observation
-    return GoalSpec(
-        goal.variable,
-        goal.achieved,
-        where,
-        dict(goal.recompute),
-        None if achieved is None else _observation_part(achieved, "goal.achieved_observation", origin),
-    )
 
 
-def _observation_part(part: str | list[int], name: str, origin: str) -> str | tuple[int, int]:
-    if isinstance(part, str):
-        return part
-    if len(part) != 2 or not 0 <= part[0] < part[1]:
-        raise TaskFileError(
-            f"task file {origin}: {name} must be a key or [start, stop] with 0 <= start < stop, "
-            f"got {part}"
-        )
-    return (part[0], part[1])
-
-
-def load_task_file(path: str | Path) -> Task:
-    """Load and validate a task file; errors name the file and the field."""
-    path = Path(path)
-    origin = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TaskFileError(f"cannot read task file {origin}: {exc.strerror}") from None
-    return parse_task_text(text, origin)
-
-
-def parse_task_text(text: str, origin: str = "<string>") -> Task:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise TaskFileError(f"task file {origin} is not valid YAML{where}: {exc}") from None
-    if not isinstance(data, dict):
-        raise TaskFileError(
-            f"task file {origin} must be a YAML mapping with keys id, description, env, ..."
-        )
-    try:
-        model = TaskModel.model_validate(data)
-    except ValidationError as exc:
-        raise TaskFileError(_format_validation(exc, origin)) from None
-    return task_from_model(model, origin)
-
-
-def dtype_of(variable: Variable) -> np.dtype[Any]:
-    return np.dtype(variable.dtype)
+__all__ = [
+    "DEFAULT_SUCCESS_TARGET",
+    "GOAL_ENV_REWARD",
+    "IMPLICIT_VARIABLES",
+    "Budget",
+    "EnvSpec",
+    "Fitness",
+    "Goal",
+    "Score",
+    "SuccessCriterion",
+    "Task",
+    "Variable",
+    "Wrapper",
+]

@@ -116,11 +116,12 @@ class ScoreProgram:
 
     @classmethod
     def from_task(cls, task: Task) -> ScoreProgram | None:
-        if task.score is None:
+        score = task.fitness.score
+        if score is None:
             return None
-        func = compile_function(task.score.code, "score", f"task {task.id} fitness.score.code")
+        func = compile_function(score.code, "score", f"task {task.id} fitness.score.code")
         params = tuple(inspect.signature(func).parameters)
-        return cls(func=func, params=params, aggregate=task.score.aggregate, task_id=task.id)
+        return cls(func=func, params=params, aggregate=score.aggregate, task_id=task.id)
 
     def __call__(self, variables: Mapping[str, np.ndarray]) -> np.ndarray:
         batch = len(next(iter(variables.values())))

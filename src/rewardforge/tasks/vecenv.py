@@ -8,20 +8,15 @@ transition that ended an episode are computed on the final state, never on the r
 
 from __future__ import annotations
 
-import functools
-import importlib
-import importlib.util
 import logging
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode
 
-from rewardforge.errors import MissingExtraError, TaskError, VariableError
-from rewardforge.tasks.native import NATIVE_VECTOR_ENVS
-from rewardforge.tasks.spec import Task, Variable, WrapperSpec
+from rewardforge.errors import TaskError, VariableError, did_you_mean
+from rewardforge.tasks.envs import build_vector_env
+from rewardforge.tasks.spec import Task, Variable
 from rewardforge.tasks.success import EpisodeScore, EpisodeSuccess, ScoreProgram, SuccessProgram
 
 logger = logging.getLogger(__name__)
@@ -29,21 +24,6 @@ logger = logging.getLogger(__name__)
 #: Keys a transition carries besides the task's variables; reward programs cannot name them.
 ENV_REWARD_KEY = "_env_reward"
 SUCCESS_KEY = "_success"
-
-#: Modules that optional extras provide, for a clear "install rewardforge[extra]" message.
-_EXTRA_OF_MODULE = {"mujoco": "mujoco", "gymnasium_robotics": "robotics", "metaworld": "metaworld"}
-
-#: Gymnasium id prefixes registered by an optional extra's package: (prefix, module).
-_REGISTERING_MODULES = (
-    ("Fetch", "gymnasium_robotics"),
-    ("HandManipulate", "gymnasium_robotics"),
-    ("HandReach", "gymnasium_robotics"),
-    ("AdroitHand", "gymnasium_robotics"),
-    ("PointMaze", "gymnasium_robotics"),
-    ("AntMaze", "gymnasium_robotics"),
-    ("FrankaKitchen", "gymnasium_robotics"),
-    ("Meta-World/", "metaworld"),
-)
 
 
 class EpisodeStats(NamedTuple):
@@ -65,99 +45,6 @@ class StepResult(NamedTuple):
     success: np.ndarray
     final_obs: np.ndarray
     episodes: EpisodeStats
-
-
-def import_object(path: str) -> Any:
-    """Import ``'package.module:name'``."""
-    module_name, _, attr = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        root = (exc.name or module_name).split(".")[0]
-        if root in _EXTRA_OF_MODULE:
-            raise MissingExtraError(root, _EXTRA_OF_MODULE[root], f"{path}") from None
-        raise TaskError(f"cannot import {module_name!r} for {path!r}: {exc}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise TaskError(
-            f"module {module_name!r} has no attribute {attr!r} (from {path!r})"
-        ) from None
-
-
-def _ensure_registered(env_id: str) -> None:
-    """Import the package that registers ``env_id`` when it is an optional extra."""
-    if env_id in gym.registry:
-        return
-    for prefix, module in _REGISTERING_MODULES:
-        if env_id.startswith(prefix) and importlib.util.find_spec(module) is None:
-            raise MissingExtraError(module, _EXTRA_OF_MODULE[module], f"environment {env_id}")
-    for module in ("gymnasium_robotics", "metaworld"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError:
-            continue
-        if env_id in gym.registry:
-            return
-    known = list(gym.registry)
-    from rewardforge.errors import did_you_mean
-
-    raise TaskError(f"Gymnasium has no environment {env_id!r}.{did_you_mean(env_id, known)}")
-
-
-def _check_mujoco(env_id: str) -> None:
-    spec = gym.registry.get(env_id)
-    entry = str(getattr(spec, "entry_point", "") or "")
-    if "mujoco" in entry:
-        try:
-            importlib.import_module("mujoco")
-        except ModuleNotFoundError:
-            raise MissingExtraError("mujoco", "mujoco", f"environment {env_id}") from None
-
-
-def _wrapper(spec: WrapperSpec) -> Callable[[gym.Env], Any]:
-    wrapper = import_object(spec.path)
-    return functools.partial(wrapper, **spec.kwargs) if spec.kwargs else wrapper
-
-
-def build_vector_env(task: Task, num_envs: int, render_mode: str | None) -> gym.vector.VectorEnv:
-    wrappers: list[Callable[[gym.Env], Any]] = [_wrapper(w) for w in task.wrappers]
-    kwargs = dict(task.env_kwargs)
-    if render_mode is not None:
-        kwargs["render_mode"] = render_mode
-    if task.entry_point is not None:
-        factory = import_object(task.entry_point)
-        if task.vectorization == "native":
-            return factory(num_envs=num_envs, max_episode_steps=task.max_episode_steps, **kwargs)
-
-        def make_one() -> gym.Env:
-            env: gym.Env = gym.wrappers.TimeLimit(factory(**kwargs), task.max_episode_steps)
-            for wrap in wrappers:
-                env = wrap(env)
-            return env
-
-        return gym.vector.SyncVectorEnv(
-            [make_one for _ in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP
-        )
-    assert task.env_id is not None
-    _ensure_registered(task.env_id)
-    _check_mujoco(task.env_id)
-    native = NATIVE_VECTOR_ENVS.get(task.env_id)
-    if native is not None and task.vectorization in ("auto", "native") and not wrappers:
-        return native(num_envs=num_envs, max_episode_steps=task.max_episode_steps, **kwargs)
-    if task.vectorization == "native":
-        raise TaskError(
-            f"task {task.id}: {task.env_id} has no native vector form; use vectorization: sync"
-        )
-    return gym.make_vec(
-        task.env_id,
-        num_envs=num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-        wrappers=wrappers or None,
-        max_episode_steps=task.max_episode_steps,
-        **kwargs,
-    )
 
 
 def _final_rows(obs: np.ndarray, info: dict[str, Any], done: np.ndarray) -> np.ndarray:
@@ -273,8 +160,6 @@ def observation_slice(
     ``(start, stop)``), e.g. the goal of a goal-conditioned task."""
     if isinstance(where, str):
         if where not in slices:
-            from rewardforge.errors import did_you_mean
-
             raise TaskError(
                 f"task {task_id}: the observation has no key {where!r}.{did_you_mean(where, slices)}"
                 f" Keys: {', '.join(slices) or 'none (a flat observation: give [start, stop])'}"
@@ -293,13 +178,14 @@ class TaskVecEnv:
             raise TaskError(f"num_envs must be at least 1, got {num_envs}")
         self.task = task
         self.num_envs = num_envs
-        self.env = build_vector_env(task, num_envs, render_mode)
+        self.env: Any = build_vector_env(task, num_envs, render_mode)
         space = self.env.single_observation_space
         self._dict_obs = _DictObs(space) if isinstance(space, gym.spaces.Dict) else None
-        self.single_observation_space = self._dict_obs.space if self._dict_obs else space
+        #: the policy's observation space (a Box, also for a Dict observation: flattened)
+        self.single_observation_space: Any = self._dict_obs.space if self._dict_obs else space
         #: where each key of a dict observation sits in the flat observation the policy sees
         self.observation_slices = dict(self._dict_obs.slices) if self._dict_obs else {}
-        self.single_action_space = self.env.single_action_space
+        self.single_action_space: Any = self.env.single_action_space
         self._seed = seed
         self._extract = _Extractor(task.variables, task.id)
         self._success = SuccessProgram.from_task(task)
@@ -393,3 +279,10 @@ class TaskVecEnv:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_env(
+    task: Task, num_envs: int = 1, seed: int | None = None, render_mode: str | None = None
+) -> TaskVecEnv:
+    """A vector environment for ``task`` that also yields its variables at every step."""
+    return TaskVecEnv(task, num_envs=num_envs, seed=seed, render_mode=render_mode)
