@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rewardforge.cli import main
 from rewardforge.runs import Workspace
@@ -131,3 +132,88 @@ def test_human_feedback_is_read_from_stdin_after_each_iteration_but_the_last(tmp
     store.set_iteration_feedback(run_id, 1, human_feedback="  Go right  ")
     context = steps.context(2)
     assert (context.human_feedback, context.human_feedback_mode) == ("Go right", "join")
+
+
+def test_print_config_round_trips_and_a_config_file_with_overrides_runs(
+    capsys, tmp_path, monkeypatch
+) -> None:
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REWARDFORGE_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    args = ["search", "pendulum", "--samples", "3", "training.steps=20000", "--print-config"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "samples: 3" in printed and "steps: 20000" in printed
+    config_file = tmp_path / "search.yaml"
+    config_file.write_text(printed)
+    assert main(["search", "--config", str(config_file), "--print-config"]) == 0
+    assert capsys.readouterr().out == printed  # its output used as --config: the same config
+    assert not (tmp_path / "runs.sqlite").exists()  # printing runs nothing
+
+    # the config file, then flags, then dotted overrides; the run keeps the resolved config
+    out = search_with(
+        tmp_path, "search", "pendulum", "--config", str(config_file), "strategy.samples=2",
+        "strategy.iterations=1", "training.steps=300", "training.num_envs=2",
+        "evaluation.final_seeds=0", "executor.workers=1", "--json",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = Workspace(tmp_path / "ws").store.get_run(json.loads(out.stdout)["run_id"])
+    expected = {**yaml.safe_load(printed)}
+    expected["strategy"].update(samples=2, iterations=1)
+    expected["training"].update(steps=300, num_envs=2)
+    expected["evaluation"]["final_seeds"] = 0
+    expected["executor"]["workers"] = 1
+    assert run.config == expected
+    assert len(Workspace(tmp_path / "ws").store.list_candidates(run.id)) == 2
+
+
+def search_with(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "REWARDFORGE_DEBUG"}
+    return subprocess.run(
+        [sys.executable, "-m", "rewardforge.cli", *args, "--workspace", str(tmp_path / "ws")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--max-tokens", "-1"], "bad value -1 for model.max_tokens (--max-tokens): Input should be greater than 0"),
+        (["--steps", "0"], "bad value 0 for training.steps (--steps): Input should be greater than 0"),
+        (["--samples", "0"], "bad value 0 for strategy.samples (--samples): Input should be greater than 0"),
+        (["strategy.sampels=2"], "unknown key strategy.sampels. Did you mean 'strategy.samples'?"),
+        (["--judge", "vlm", "--workers", "2"], "executor.workers (--workers 2) cannot be used"),
+    ],
+)  # fmt: skip
+def test_bad_settings_fail_before_anything_is_written(capsys, tmp_path, flags, message) -> None:
+    code = main(["search", "pendulum", *flags, "--workspace", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err and "Traceback" not in err
+    assert not Workspace(tmp_path).exists
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--trainer", "bogus"], "unknown trainer 'bogus'"),
+        (["--designer", "replay", "--replay-from", "/no/such/rewards"],
+         "--replay-from '/no/such/rewards' is neither a file, a directory, nor a run"),
+    ],
+)  # fmt: skip
+def test_a_search_that_fails_its_checks_leaves_no_run_behind(capsys, tmp_path, flags, message):
+    """Before: the run was created first, then marked failed."""
+    Workspace(tmp_path).store  # a workspace that exists (with no runs)
+    code = main(["search", "pendulum", *flags, "--workspace", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err and "Traceback" not in err
+    assert Workspace(tmp_path).store.list_runs() == []
+
+
+def test_a_named_model_without_its_key_fails_at_once_naming_the_variable(
+    capsys, tmp_path, monkeypatch
+) -> None:
+    """Before: ``--model openai/gpt-4o`` without a key ran the offline designer and exited 0."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code = main(["search", "pendulum", "--model", "openai/gpt-4o", "--workspace", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "needs an API key: set OPENAI_API_KEY" in err
+    assert not Workspace(tmp_path).exists  # no run, not even a store

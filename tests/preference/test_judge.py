@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,3 +97,36 @@ def test_evolve_with_a_judge_selects_on_tournament_fitness(tmp_path, monkeypatch
     [trainer] = made
     assert isinstance(trainer, JudgedTrainer)
     assert trainer.last is not None and trainer.last.comparisons == 3 * 4
+
+
+def test_a_scripted_judge_travels_with_training_jobs(tmp_path) -> None:
+    """Before: with ``--workers 2`` (or Ray) the judge was dropped during the search and
+    applied only in the final evaluation. Here success is impossible, so without the judge
+    every fitness is 0; with it, the two policies of a job share the points of the games
+    between them, so their fitness adds up to at least 4 of 16 games per job."""
+    import yaml
+
+    from rewardforge.runs import Workspace
+    from rewardforge.search.runner import Search
+    from tests.search.support import make_config
+
+    spec = yaml.safe_load(
+        (Path(__file__).parents[2] / "src/rewardforge/tasks/builtin/pendulum.yaml").read_text()
+    )
+    spec["id"] = "pendulum-never"
+    spec["success"]["code"] = "def is_success(theta):\n    return np.zeros(len(theta), bool)\n"
+    task = tmp_path / "never.yaml"
+    task.write_text(yaml.safe_dump(spec))
+    config = make_config(
+        str(task), samples=4, iterations=1, steps=200, num_envs=2, rungs="off",
+        final_seeds=0, screening=False, judge="scripted", seed=2, workers=2,
+    )  # fmt: skip
+    search = Search(config, Workspace(tmp_path / "ws"))
+    result = search.run()
+    trained = search.workspace.store.list_candidates(result.run_id)
+    jobs = {c.details.training.job.group for c in trained if c.details.training.job}
+    assert jobs == {0, 1}  # two jobs of two candidates, in worker processes
+    assert all(c.success_rate == 0.0 for c in trained)
+    for group in jobs:
+        fitness = [c.fitness for c in trained if c.details.training.job.group == group]
+        assert len(fitness) == 2 and sum(fitness) >= 0.25

@@ -44,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # KEY=VALUE overrides after flags (``search``), or arguments nobody knows
+        unknown = [a for a in extra if a.startswith("-") or "=" not in a]
+        if unknown or not hasattr(args, "overrides"):
+            parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+        args.overrides = [*args.overrides, *extra]
     debug = bool(args.debug or os.environ.get("REWARDFORGE_DEBUG", "") not in ("", "0"))
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,

@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
         "then KEY=VALUE overrides (e.g. strategy.samples=4 training.steps=20000).",
     )
     p.add_argument(
-        "args", nargs="*", metavar="TASK [KEY=VALUE ...]",
+        "overrides", nargs="*", metavar="TASK [KEY=VALUE ...]",
         help="task id (`rewardforge tasks`) or task file, then dotted overrides",
     )  # fmt: skip
     p.add_argument("--config", metavar="FILE", help="YAML config file (as --print-config writes)")
@@ -90,7 +90,7 @@ def _help(opt: Option) -> str:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The ``SearchConfig`` of a parsed ``search`` command line."""
-    positional = list(args.args)
+    positional = list(args.overrides)
     overrides = [a for a in positional if "=" in a]
     tasks = [a for a in positional if "=" not in a]
     if len(tasks) > 1:

@@ -78,6 +78,7 @@ def candidate_row(c: CandidateRecord) -> dict[str, Any]:
         "designer": c.designer,
         "status": c.status,
         "fitness": c.fitness,
+        "success_rate": c.success_rate,
         "error_kind": c.error_kind,
         "error": c.error,
         "content_hash": c.content_hash,

@@ -9,7 +9,7 @@ from typing import Any
 from rewardforge.designers.base import Designer
 from rewardforge.designers.offline import OfflineDesigner
 from rewardforge.designers.replay import ReplayDesigner
-from rewardforge.errors import ConfigError, ModelConfigError
+from rewardforge.errors import ConfigError, ModelConfigError, RunNotFoundError
 from rewardforge.runs.workspace import Workspace
 from rewardforge.search.config import SearchConfig
 from rewardforge.tasks.spec import Task
@@ -38,7 +38,13 @@ def _replay(source: str | None, workspace: Workspace) -> ReplayDesigner:
     if Path(source).exists():
         return ReplayDesigner.from_path(source)
     if workspace.exists:
-        run = workspace.store.get_run(source)
+        try:
+            run = workspace.store.get_run(source)
+        except RunNotFoundError:
+            raise ConfigError(
+                f"--replay-from {source!r} is neither a file, a directory, nor a run with "
+                f"trained candidates in {workspace.root}"
+            ) from None
         codes = [
             c.code
             for c in workspace.store.list_candidates(run.id)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from rewardforge.designers.base import CandidateResult, DesignContext, Proposal
+from rewardforge.designers.base import DesignContext, Proposal
 from rewardforge.errors import BudgetExceededError
 from rewardforge.search import callbacks as cb
 from rewardforge.search.archie import archie_proposal
@@ -100,24 +100,12 @@ class IterativeStrategy:
         return target is not None and steps.reached_target(target)
 
     def finish(self, steps: SearchSteps, it: int) -> None:
-        here = [r for r in steps.results() if r.iteration == it]
-        best_here: CandidateResult | None = steps.best(here)
-        trainings = [  # read back, not passed in: a resumed iteration may have trained nothing
-            t
-            for c in steps.store.list_candidates(steps.run_id, it)
-            for t in steps.store.list_trainings(candidate_id=c.id)
-        ]
-        num_trained = len({t.candidate_id for t in trainings})
-        steps.finish_iteration(
-            it, best_here.candidate_id if best_here else None,
-            reflection=best_here.feedback if best_here else "",
-            env_steps=sum(t.budget_steps for t in trainings),
-            full_budget_steps=num_trained * len(steps.seeds) * steps.num_steps,
-        )  # fmt: skip
+        steps.finish_iteration(it)
         last = it == self.config.num_iterations - 1
         human = getattr(self.config, "feedback", "auto") == "human"
         if human and not last and not self.reached_target(steps):
-            steps.ask_feedback(it, best_here.candidate_id if best_here else None)
+            record = steps.store.get_iteration(steps.run_id, it)
+            steps.ask_feedback(it, record.best_candidate_id if record else None)
 
     def evaluate(self, steps: SearchSteps) -> None:
         steps.final_evaluation()

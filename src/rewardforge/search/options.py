@@ -102,8 +102,13 @@ def options() -> list[Option]:
         for name, info in spec.config.model_fields.items():
             opt = merged.get(name) or _option(f"strategy.{name}", name, info, "strategy")
             if name == "name":
+                names = tuple(s.name for s in list_strategies())
+                text = "the search loop: " + "; ".join(
+                    f"{s.name} ({s.description})" if s.description else s.name
+                    for s in list_strategies()
+                )
                 opt = Option(**{**opt.__dict__, "kind": "choice", "default": "evolve",
-                                "choices": tuple(s.name for s in list_strategies())})  # fmt: skip
+                                "choices": names, "help": text})  # fmt: skip
             else:
                 opt.defaults[spec.name] = info.get_default(call_default_factory=True)
             merged[name] = opt

@@ -311,7 +311,7 @@ class PopulationRun:
         top_id = self.candidates[top["member"]] if top is not None else None
         env_steps = int(top["env_steps"]) if top is not None else 0
         self.steps.finish_iteration(
-            it, top_id, reflection=top["feedback"] if top is not None else "",
+            it, best_here=top_id, reflection=top["feedback"] if top is not None else "",
             env_steps=env_steps, full_budget_steps=env_steps, details={"population": members},
         )  # fmt: skip
         last = it == self.config.iterations - 1

@@ -189,8 +189,9 @@ class PreferenceStrategy:
         )
         env_steps = steps.num_steps * len(seeds)
         steps.finish_iteration(
-            0, candidate_id, reflection=feedback, env_steps=env_steps, full_budget_steps=env_steps
-        )
+            0, best_here=candidate_id, reflection=feedback, env_steps=env_steps,
+            full_budget_steps=env_steps,
+        )  # fmt: skip
         store.record_evaluation(
             run_id, kind="final", candidate_id=candidate_id, per_seed=per_seed, seeds=seeds,
             details={"success_rates": success, "num_steps": steps.num_steps,

@@ -10,17 +10,28 @@ imported when first used, or the class itself)::
         iterations: int = Field(3, gt=0, description="iterations")
 
     register_strategy("mine", MyConfig, "mypackage.strategy:MyStrategy")
+
+Installed packages may register strategies through the entry-point group
+``rewardforge.strategies``: each entry point names a module (or object) whose import registers
+one; they are loaded the first time the registry is read.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from rewardforge.errors import ConfigError, did_you_mean
+
+logger = logging.getLogger(__name__)
+
+#: Entry-point group of strategy plug-ins (each names a module whose import registers one).
+ENTRY_POINT_GROUP = "rewardforge.strategies"
 
 
 class Section(BaseModel):
@@ -73,6 +84,21 @@ class StrategySpec:
 
 
 _STRATEGIES: dict[str, StrategySpec] = {}
+_PLUGINS = {"loaded": False}
+
+
+def load_plugins() -> None:
+    """Import the strategy plug-ins installed packages declare (once)."""
+    if _PLUGINS["loaded"]:
+        return
+    _PLUGINS["loaded"] = True
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in must not stop the others
+            logger.warning(
+                "strategy plug-in %s (%s) did not load: %s", entry.name, entry.value, exc
+            )
 
 
 def register_strategy(
@@ -100,6 +126,8 @@ def register_strategy(
 
 def get_strategy(name: str) -> StrategySpec:
     """The registered strategy called ``name``; an unknown name is an error with a suggestion."""
+    if name not in _STRATEGIES:
+        load_plugins()
     try:
         return _STRATEGIES[name]
     except KeyError:
@@ -110,14 +138,17 @@ def get_strategy(name: str) -> StrategySpec:
 
 
 def list_strategies() -> list[StrategySpec]:
+    load_plugins()
     return list(_STRATEGIES.values())
 
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "Section",
     "StrategyConfig",
     "StrategySpec",
     "get_strategy",
     "list_strategies",
+    "load_plugins",
     "register_strategy",
 ]

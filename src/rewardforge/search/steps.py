@@ -406,22 +406,37 @@ class SearchSteps:
     def finish_iteration(
         self,
         it: int,
-        best_here: int | None,
         *,
-        reflection: str,
-        env_steps: int,
-        full_budget_steps: int,
+        best_here: int | None = None,
+        reflection: str | None = None,
+        env_steps: int | None = None,
+        full_budget_steps: int | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        """Record the iteration's best candidate (id), its reflection and the environment
-        steps it took (and would have taken training every candidate fully), and the run's
-        best so far."""
+        """Record the end of iteration ``it``: its best candidate (default: the best of the
+        candidates it trained), that one's reflection, the environment steps its trainings took
+        (default: read from the store) and would have taken training every candidate fully
+        (default: trained candidates x seeds x budget), and the run's best so far."""
+        if best_here is None:
+            here = self.best([r for r in self.results() if r.iteration == it])
+            best_here = here.candidate_id if here else None
+            reflection = here.feedback if here and reflection is None else reflection
+        trainings = [  # read back: a resumed iteration may have trained nothing now
+            t
+            for c in self.store.list_candidates(self.run_id, it)
+            for t in self.store.list_trainings(candidate_id=c.id)
+        ]
+        if env_steps is None:
+            env_steps = sum(t.budget_steps for t in trainings)
+        if full_budget_steps is None:
+            trained = len({t.candidate_id for t in trainings})
+            full_budget_steps = trained * len(self.seeds) * self.num_steps
         best = self.best()
         if best is not None:
             self.store.set_best(self.run_id, best.candidate_id)
         self.store.finish_iteration(
             self.run_id, it, best_candidate_id=best_here,
-            details={"reflection": reflection, "env_steps": env_steps,
+            details={"reflection": reflection or "", "env_steps": env_steps,
                      "full_budget_steps": full_budget_steps, **(details or {})},
         )  # fmt: skip
         event = cb.IterationEnd(it, best_here, best.fitness if best else None, env_steps)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardforge.ranking import rank_key
 from rewardforge.rewards.base import RewardFunction
 from rewardforge.rl.base import Trainer
 from rewardforge.rl.types import EvalResult, TrainResult
@@ -109,44 +110,15 @@ def train_candidates(
                 trajectories += collect_trajectories(
                     trainer.task, pop.act, pop.num_members, trajectory_episodes
                 )
-            by_cid = _group(alive, len(seeds), results)
-            scores: dict[int, float] = {}
-            for cid, res in by_cid.items():
-                out = outcomes[cid]
-                out.steps = pop.steps
-                out.per_seed = [r.fitness for r in res if r.fitness is not None]
-                out.fitness, out.success_rate = _score(out.per_seed)
-                out.curve["steps"].append(pop.steps)
-                out.curve["fitness"].append(out.fitness)
-                out.curve["success_rate"].append(out.success_rate)
-                out.reflection = reflection_data(res[0].reflection)
-                out.feedback = reflection_text(res[0], out.reflection)
-                out.wall_time_s = time.perf_counter() - start
-                errors = [r.error for r in res if r.error]
-                if errors:
-                    out.status, out.error = "failed", errors[0]
-                else:
-                    scores[cid] = out.fitness
+            scores = _score_rung(outcomes, _group(alive, len(seeds), results), pop.steps, start)
             if on_rung is not None:
                 on_rung(rung.index, pop.steps, scores)
-            last = rung is plan[-1]
-            keep_cids = [cid for cid in alive if cid in scores]
-            if not last and keep_cids:
-                ranks = [_rank(outcomes[c]) for c in keep_cids]
-                keep_cids = [keep_cids[i] for i in survivors(ranks, eta)]
-            for cid in alive:
-                if outcomes[cid].status == "training" and cid not in keep_cids:
-                    outcomes[cid].status = "stopped_early"
-            if last or not keep_cids:
-                for cid in keep_cids:
-                    outcomes[cid].status = "trained"
+            keep = _halve(outcomes, alive, scores, eta, last=rung is plan[-1])
+            if keep is None:
                 break
-            if keep_cids != alive:
-                index = [
-                    alive.index(c) * len(seeds) + j for c in keep_cids for j in range(len(seeds))
-                ]
-                pop.keep(index)
-                alive = keep_cids
+            if keep != alive:
+                pop.keep([alive.index(c) * len(seeds) + j for c in keep for j in range(len(seeds))])
+                alive = keep
         if checkpoint_dir is not None and any(outcomes[c].status == "trained" for c in alive):
             paths = pop.save(checkpoint_dir)
             for i, cid in enumerate(alive):
@@ -158,16 +130,71 @@ def train_candidates(
     return [outcomes[cid] for cid, _ in rewards], trajectories
 
 
-def _rank(outcome: CandidateOutcome) -> tuple[float, float, float, float]:
-    """Fitness, then evaluation success, then success while training (the exploring policy
-    reaches the goal before the deterministic one does), then the task's score when it has one
-    besides its success criterion (mountaincar: how far right the car got). Early on, when no
-    deterministic policy succeeds yet, the last two still tell candidates apart."""
+def _score_rung(
+    outcomes: dict[int, CandidateOutcome],
+    by_cid: dict[int, list[TrainResult]],
+    steps: int,
+    start: float,
+) -> dict[int, float]:
+    """Each candidate's outcome after a rung (mean over its seeds); the fitness of those that
+    did not fail, which compete for the next rung."""
+    scores: dict[int, float] = {}
+    for cid, res in by_cid.items():
+        out = outcomes[cid]
+        out.steps = steps
+        out.per_seed = [r.fitness for r in res if r.fitness is not None]
+        out.fitness, out.success_rate = _score(out.per_seed)
+        out.curve["steps"].append(steps)
+        out.curve["fitness"].append(out.fitness)
+        out.curve["success_rate"].append(out.success_rate)
+        out.reflection = reflection_data(res[0].reflection)
+        out.feedback = reflection_text(res[0], out.reflection)
+        out.wall_time_s = time.perf_counter() - start
+        errors = [r.error for r in res if r.error]
+        if errors:
+            out.status, out.error = "failed", errors[0]
+        else:
+            scores[cid] = out.fitness
+    return scores
+
+
+def _halve(
+    outcomes: dict[int, CandidateOutcome],
+    alive: list[int],
+    scores: dict[int, float],
+    eta: float,
+    *,
+    last: bool,
+) -> list[int] | None:
+    """The candidates that go on to the next rung (the top ``1/eta`` of those scored); the
+    others stop early. None when training ends here (the last rung, or nobody left): the
+    survivors are then marked trained."""
+    keep = [cid for cid in alive if cid in scores]
+    if not last and keep:
+        keep = [keep[i] for i in survivors([_rank(outcomes[c]) for c in keep], eta)]
+    for cid in alive:
+        if outcomes[cid].status == "training" and cid not in keep:
+            outcomes[cid].status = "stopped_early"
+    if last or not keep:
+        for cid in keep:
+            outcomes[cid].status = "trained"
+        return None
+    return keep
+
+
+def _rank(outcome: CandidateOutcome) -> tuple[Any, ...]:
+    """``rank_key``: fitness, then evaluation success, then success while training (the
+    exploring policy reaches the goal before the deterministic one does), then the task's score
+    when it has one besides its success criterion (mountaincar: how far right the car got).
+    Early on, when no deterministic policy succeeds yet, the last two still tell them apart."""
     scores = [r.score for r in outcome.per_seed if r.score is not None and math.isfinite(r.score)]
     score = sum(scores) / len(scores) if scores else 0.0
     seen = [v for v in outcome.reflection.get("success_rate", []) if math.isfinite(v)]
     training_success = sum(seen[-3:]) / len(seen[-3:]) if seen else 0.0
-    return (outcome.fitness or 0.0, outcome.success_rate or 0.0, training_success, score)
+    return rank_key(
+        outcome.fitness, outcome.success_rate, candidate_id=outcome.candidate_id,
+        extra=(training_success, score),
+    )  # fmt: skip
 
 
 def _group(
