@@ -201,7 +201,7 @@ def test_bad_settings_fail_before_anything_is_written(capsys, tmp_path, flags, m
 )  # fmt: skip
 def test_a_search_that_fails_its_checks_leaves_no_run_behind(capsys, tmp_path, flags, message):
     """Before: the run was created first, then marked failed."""
-    Workspace(tmp_path).store  # a workspace that exists (with no runs)
+    assert Workspace(tmp_path).store.list_runs() == []  # a workspace that exists, no runs
     code = main(["search", "pendulum", *flags, "--workspace", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and message in err and "Traceback" not in err
