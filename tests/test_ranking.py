@@ -46,8 +46,9 @@ def test_the_store_and_the_designers_agree_on_the_best(tmp_path) -> None:
     best = best_candidate(store, store.get_run(run.id))  # no best recorded: ranked
     assert best is not None and best.id == ids[2]
     results = [
-        CandidateResult(c.id, c.code, c.fitness, c.success_rate, {},
-                        fully_trained=c.status == "trained")  # fmt: skip
+        CandidateResult(
+            c.id, c.code, c.fitness, c.success_rate, {}, fully_trained=c.status == "trained"
+        )  # fmt: skip
         for c in store.list_candidates(run.id)
     ]
     assert [r.candidate_id for r in top_results(results, 3)] == [ids[2], ids[1], ids[0]]

@@ -40,8 +40,9 @@ def run_script(code: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_the_readme_marks_the_quickstart_and_the_strategy_example() -> None:
     blocks = marked_blocks()
     assert len(blocks) == 2
-    assert 'rf.search("pendulum", samples=2, iterations=1, steps=5000, workspace="runs")' in (
-        blocks[0]
+    assert (
+        'rf.search("pendulum", samples=2, iterations=1, steps=5000, workspace="runs")'
+        in (blocks[0])
     )
     assert "rf.register_strategy(" in blocks[1]
 

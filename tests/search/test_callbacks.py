@@ -40,9 +40,12 @@ def test_a_callback_overrides_only_the_hooks_it_needs() -> None:
 
 def test_the_first_answer_to_a_feedback_request_wins() -> None:
     request = FeedbackRequest(0, "digest")
-    assert CallbackList([Answers(None), Answers("go right"), Answers("no")]).on_feedback_request(
-        request
-    ) == "go right"
+    assert (
+        CallbackList([Answers(None), Answers("go right"), Answers("no")]).on_feedback_request(
+            request
+        )
+        == "go right"
+    )
     assert CallbackList([Answers(None)]).on_feedback_request(request) is None
 
 
