@@ -1,11 +1,18 @@
-"""Reflection: turn what training showed into data for the offline designer and text for a model."""
+"""Reflection: turn what training showed into data for the offline designer and text for a
+model; and the digest a person reads before giving feedback."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from rewardforge.errors import RunError
+from rewardforge.report.animation import animate_candidate
 from rewardforge.rl.types import ReflectionSnapshot, TrainResult
+from rewardforge.runs.store import RunStore
+from rewardforge.runs.summary import iteration_digest
+from rewardforge.tasks.spec import Task
 
 
 def reflection_data(snapshots: Sequence[ReflectionSnapshot]) -> dict[str, Any]:
@@ -56,3 +63,21 @@ def reflection_text(result: TrainResult | None, data: dict[str, Any] | None = No
             f"success rate {fit.success_rate:.2f}, mean episode length {fit.mean_length:.1f}."
         )
     return "\n".join(lines)
+
+
+def feedback_digest(
+    store: RunStore, run_id: str, run_dir: Path, it: int, candidate_id: int | None, task: Task
+) -> str:
+    """What a person giving feedback after iteration ``it`` sees: its best candidates, their
+    component statistics, and the path of an animation of the best one's policy (rendered now,
+    to ``<run>/animations/iteration_<it>.gif``)."""
+    animation = None
+    if candidate_id is not None:
+        path = run_dir / "animations" / f"iteration_{it}.gif"
+        try:
+            animation = str(
+                animate_candidate(store, run_id, path, candidate_id=candidate_id, task=task)
+            )
+        except RunError as exc:  # the digest says why there is none
+            animation = f"none ({exc})"
+    return iteration_digest(store, run_id, it, animation_path=animation)

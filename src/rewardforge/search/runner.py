@@ -104,6 +104,7 @@ class Search:
         try:
             strategy.run(steps)
             steps.iteration = None
+            steps.release_executor()  # its workers exit during the final evaluation
             strategy.evaluate(steps)
             result = self._result(run.id, time.perf_counter() - start)
             store.set_run_status(run.id, "finished", summary=result.to_dict())

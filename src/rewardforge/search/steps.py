@@ -40,12 +40,12 @@ from rewardforge.rl.base import Trainer
 from rewardforge.runs.details import CandidateDetails, CheckDetails, ProposalDetails, ScreenDetails
 from rewardforge.runs.executors import Executor, make_executor
 from rewardforge.runs.records import CandidateRecord
-from rewardforge.runs.summary import iteration_digest
 from rewardforge.runs.workspace import Workspace
 from rewardforge.search import callbacks as cb
 from rewardforge.search.checking import Check, check_proposal, extracted
 from rewardforge.search.config import SearchConfig
 from rewardforge.search.designers import make_designer
+from rewardforge.search.feedback import feedback_digest
 from rewardforge.search.final import record_final
 from rewardforge.search.teachers import make_search_trainer, make_teacher
 from rewardforge.search.training import CandidateOutcome
@@ -188,11 +188,17 @@ class SearchSteps:
         usage = self.store.model_usage(self.run_id)
         self.callbacks.on_model_used(cb.ModelUsed(self.iteration, usage))
 
+    def release_executor(self) -> None:
+        """Let the executor's workers go (training is over; they exit while the search ends)."""
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
+
     def close(self) -> None:
-        for part in (self._executor, self._sandbox):
-            if part is not None:
-                part.close()
-        self._executor = self._sandbox = None
+        self.release_executor()
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
 
     # --- iterations -----------------------------------------------------------------------
     def iteration_finished(self, it: int) -> bool:
@@ -444,28 +450,9 @@ class SearchSteps:
 
     def ask_feedback(self, it: int, candidate_id: int | None) -> None:
         """Show a person the iteration's digest and store their answer for the next one."""
-        text = self.callbacks.on_feedback_request(
-            cb.FeedbackRequest(it, self.feedback_digest(it, candidate_id))
-        )
+        digest = feedback_digest(self.store, self.run_id, self.run_dir, it, candidate_id, self.task)
+        text = self.callbacks.on_feedback_request(cb.FeedbackRequest(it, digest))
         self.store.set_iteration_feedback(self.run_id, it, human_feedback=text or "")
-
-    def feedback_digest(self, it: int, candidate_id: int | None) -> str:
-        """The iteration's best candidates, their component statistics, and the path of an
-        animation of the best one's policy (rendered now)."""
-        from rewardforge.report.animation import animate_candidate
-
-        animation = None
-        if candidate_id is not None:
-            path = self.run_dir / "animations" / f"iteration_{it}.gif"
-            try:
-                animation = str(
-                    animate_candidate(
-                        self.store, self.run_id, path, candidate_id=candidate_id, task=self.task
-                    )
-                )
-            except RunError as exc:  # the digest says why there is none
-                animation = f"none ({exc})"
-        return iteration_digest(self.store, self.run_id, it, animation_path=animation)
 
     def final_evaluation(self) -> None:
         """The best reward retrained with ``evaluation.final_seeds`` fresh seeds, beside the
