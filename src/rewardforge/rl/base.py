@@ -217,11 +217,11 @@ class Population(ABC):
     ) -> list[EvalResult]:
         """Fitness of every member's deterministic policy over ``num_episodes`` episodes."""
         kwargs: dict[str, Any] = {} if seed is None else {"seed": seed}
-        size = self.num_members * (num_episodes or self.task.num_eval_episodes)
+        size = self.num_members * (num_episodes or self.task.fitness.num_episodes)
         if self._eval_env is None or self._eval_env.num_envs != size:
             if self._eval_env is not None:
                 self._eval_env.close()
-            self._eval_env = self.task.make_env(num_envs=size)
+            self._eval_env = make_env(self.task, num_envs=size)
         results = evaluate_policies(
             self.task, self.act, self.num_members, num_episodes, env=self._eval_env, **kwargs
         )
