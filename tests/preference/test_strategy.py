@@ -12,6 +12,7 @@ from rewardforge.errors import ConfigError
 from rewardforge.llm.testing import RecordedRequest, Reply, ScriptedModelServer
 from rewardforge.rewards.program import RewardProgram
 from rewardforge.runs import Workspace
+from rewardforge.search.result import SearchResult
 from rewardforge.search.runner import Search
 from rewardforge.tasks.registry import get_task
 from tests.search.support import EventLog, make_config, with_options
@@ -44,6 +45,9 @@ def test_preference_run_records_the_learned_reward_labels_and_env_baseline(tmp_p
     kinds = {(e.kind, e.baseline) for e in store.list_evaluations(run_id)}
     assert kinds == {("final", None), ("baseline", "env")}
     assert summary["preference"]["labels"] == 40
+    result = SearchResult.from_store(search.workspace, run_id)
+    assert result.preference is not None and result.preference.labels == 40
+    assert result.preference.updates == 2 and result.preference.teacher == "scripted"
     assert summary["final"]["mean"] == candidate.fitness and "env" in summary
     run_dir = tmp_path / run_id
     with np.load(run_dir / "preference_labels.npz") as saved:

@@ -75,7 +75,7 @@ class MemberDetails(_Section):
     own_return: float | None = None
     env_return: float | None = None
     eval_components: dict[str, float] = Field(default_factory=dict)
-    curve: dict[str, list[float | None]] = Field(default_factory=dict)
+    curve: dict[str, list[float]] = Field(default_factory=dict)
 
 
 class PreferenceDetails(_Section):

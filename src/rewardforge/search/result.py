@@ -7,7 +7,7 @@ summary (the keys ``show`` and the report read)."""
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,26 @@ class FinalResult:
 
 
 @dataclass(frozen=True)
+class PreferenceDigest:
+    """What the preference strategy learned from: its teacher, labels and updates."""
+
+    teacher: str
+    labels: int
+    updates: int
+    fitness_per_update: tuple[float | None, ...]
+    teacher_failures: int
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> PreferenceDigest | None:
+        if not data:
+            return None
+        return cls(
+            str(data.get("teacher", "")), int(data.get("labels", 0)), int(data.get("updates", 0)),
+            tuple(data.get("fitness_per_update", ())), int(data.get("teacher_failures", 0)),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class SearchResult:
     """See the module docstring."""
 
@@ -112,7 +132,7 @@ class SearchResult:
     wall_time_s: float | None
     run_dir: Path
     budget_stop: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)  # a strategy's own digest
+    preference: PreferenceDigest | None = None  # the preference strategy's labels and updates
 
     @classmethod
     def from_store(
@@ -152,7 +172,7 @@ class SearchResult:
             full_budget_env_steps=sum(int(i.details.get("full_budget_steps", 0)) for i in iterations),
             tokens=usage.total_tokens, cost_usd=usage.cost_usd, wall_time_s=wall_time_s,
             run_dir=run_dir, budget_stop=run.summary.get("budget_stop"),
-            extras={k: run.summary[k] for k in ("preference",) if k in run.summary},
+            preference=PreferenceDigest.of(run.summary.get("preference") or {}),
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,7 +199,10 @@ class SearchResult:
         out["model"] = {"tokens": self.tokens, "cost_usd": self.cost_usd}
         if self.budget_stop:
             out["budget_stop"] = self.budget_stop
-        return {**out, **self.extras}
+        if self.preference is not None:
+            out["preference"] = {**asdict(self.preference),
+                                 "fitness_per_update": list(self.preference.fitness_per_update)}  # fmt: skip
+        return out
 
 
 def _arm(arm: ArmResult) -> dict[str, Any]:
@@ -196,5 +219,6 @@ __all__ = [
     "BestCandidate",
     "FinalResult",
     "IterationBest",
+    "PreferenceDigest",
     "SearchResult",
 ]

@@ -40,6 +40,7 @@ from rewardforge.rl.base import Trainer
 from rewardforge.runs.details import CandidateDetails, CheckDetails, ProposalDetails, ScreenDetails
 from rewardforge.runs.executors import Executor, make_executor
 from rewardforge.runs.records import CandidateRecord
+from rewardforge.runs.store import RunStore
 from rewardforge.runs.workspace import Workspace
 from rewardforge.search import callbacks as cb
 from rewardforge.search.checking import Check, check_proposal, extracted
@@ -110,7 +111,7 @@ class SearchSteps:
         return self._run_id
 
     @property
-    def store(self) -> Any:
+    def store(self) -> RunStore:
         return self.workspace.store
 
     @property

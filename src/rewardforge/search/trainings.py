@@ -17,6 +17,7 @@ from rewardforge.rewards.sandbox import RewardSandbox, SandboxedReward
 from rewardforge.rl.base import Trainer
 from rewardforge.runs.details import CandidateDetails, JobDetails, TrainingDetails
 from rewardforge.runs.executors import Executor, main_reruns_on_spawn
+from rewardforge.runs.store import RunStore
 from rewardforge.runs.workspace import Workspace
 from rewardforge.search import callbacks as cb
 from rewardforge.search.config import SearchConfig
@@ -64,7 +65,7 @@ class Host(Protocol):
     @property
     def run_dir(self) -> Path: ...
     @property
-    def store(self) -> Any: ...
+    def store(self) -> RunStore: ...
     @property
     def trainer(self) -> Trainer: ...
     @property
