@@ -34,13 +34,24 @@ def quick_task() -> None:
 
 
 def training_pids() -> list[int]:
-    """Ray worker processes running one of our trainings, with its reward sandbox started."""
+    """Ray worker processes of this test session's cluster (descendants of this process: not
+    another suite's, on a shared machine) running one of our trainings, with its reward sandbox
+    started."""
     procs = {int(p.name): _read(p / "stat") for p in Path("/proc").iterdir() if p.name.isdigit()}
-    parents = {int(stat.rsplit(")", 1)[1].split()[1]) for stat in procs.values() if stat}
+    parent_of = {pid: int(stat.rsplit(")", 1)[1].split()[1]) for pid, stat in procs.items() if stat}
+    parents = set(parent_of.values())
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            pid = parent_of.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
     return [
         pid
         for pid in procs
-        if pid in parents and _read(Path(f"/proc/{pid}/cmdline")).startswith(TITLE)
+        if pid in parents and _read(Path(f"/proc/{pid}/cmdline")).startswith(TITLE) and ours(pid)
     ]
 
 
