@@ -134,3 +134,15 @@ def test_a_spent_token_budget_ends_the_search_cleanly_with_what_it_has(server, t
     assert "budget" in run.summary["budget_stop"]
     assert server.request_count == 1  # iteration 1 was never asked for
     assert summary["iterations"] == 1 and summary["best_candidate"] is not None
+
+
+def test_the_request_timeout_reaches_the_model(server, tmp_path) -> None:
+    from rewardforge.search.designers import make_designer
+    from rewardforge.tasks import get_task
+
+    cfg = config(request_timeout=7.5)
+    designer = make_designer(cfg, get_task("mountaincar"), Workspace(tmp_path))
+    assert designer.model.retry.timeout_s == 7.5
+    assert config().model.retry_policy().timeout_s == 180.0  # the model layer's default
+    with pytest.raises(ConfigError, match=r"model.request_timeout \(--request-timeout\)"):
+        config(request_timeout=0)

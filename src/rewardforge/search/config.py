@@ -12,13 +12,16 @@ usable cores, or 1 where training stays in this process)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from rewardforge.runs.executors import usable_cores
 from rewardforge.search.registry import Section, StrategyConfig, get_strategy
 from rewardforge.search.strategy_configs import EvolveConfig
+
+if TYPE_CHECKING:
+    from rewardforge.llm.retry import RetryPolicy
 
 
 class ModelSettings(Section):
@@ -34,6 +37,18 @@ class ModelSettings(Section):
     )
     max_tokens: int | None = Field(None, gt=0, description="token budget of the run")
     max_cost: float | None = Field(None, gt=0.0, description="cost budget of the run in USD")
+    request_timeout: float | None = Field(
+        None, gt=0.0, le=3600.0, description="seconds a model request may take before it is "
+        "retried (default 180)", json_schema_extra={"metavar": "S"},
+    )  # fmt: skip
+
+    def retry_policy(self) -> RetryPolicy:
+        """The model layer's retry policy with this request timeout (imported when used: the
+        model layer loads the providers' clients)."""
+        from rewardforge.llm.retry import RetryPolicy
+
+        timeout = self.request_timeout
+        return RetryPolicy() if timeout is None else RetryPolicy(timeout_s=float(timeout))
 
 
 class DesignerSettings(Section):

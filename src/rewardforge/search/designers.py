@@ -77,6 +77,7 @@ def _llm(
         )
     meter = UsageMeter(max_tokens=settings.max_tokens, max_cost_usd=settings.max_cost)
     model = get_model(
-        spec, cache=workspace.model_cache_path, cache_mode=settings.cache, meter=meter
-    )
+        spec, cache=workspace.model_cache_path, cache_mode=settings.cache, meter=meter,
+        retry=settings.retry_policy(),
+    )  # fmt: skip
     return LLMDesigner(task, model, temperature=settings.temperature, on_call=on_call)

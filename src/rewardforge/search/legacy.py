@@ -20,6 +20,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "cache": ("model", "cache"),
     "max_tokens": ("model", "max_tokens"),
     "max_cost": ("model", "max_cost"),
+    "request_timeout": ("model", "request_timeout"),
     "trainer": ("training", "trainer"),
     "num_steps": ("training", "steps"),
     "num_envs": ("training", "num_envs"),

@@ -65,8 +65,9 @@ def make_teacher(
     if model.cache != "replay":
         meter = UsageMeter(max_tokens=model.max_tokens, max_cost_usd=model.max_cost)
         chat = get_model(
-            model.name, cache=workspace.model_cache_path, cache_mode=model.cache, meter=meter
-        )
+            model.name, cache=workspace.model_cache_path, cache_mode=model.cache, meter=meter,
+            retry=model.retry_policy(),
+        )  # fmt: skip
     return VLMTeacher(chat, task.description, cache=cache, model_spec=model.name, on_call=on_call)
 
 
