@@ -71,3 +71,16 @@ def test_the_added_strategy_runs_through_rf_search(tmp_path: Path) -> None:
 def test_the_blocks_import_only_the_front_door(block: int) -> None:
     imports = re.findall(r"^(?:from|import) (\S+)", marked_blocks()[block], re.M)
     assert {name for name in imports if name.startswith("rewardforge")} == {"rewardforge"}
+
+
+def test_the_config_file_example_is_a_valid_config() -> None:
+    import yaml
+
+    from rewardforge.search.config import SearchConfig
+
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("### Config files") :]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert block is not None
+    config = SearchConfig.model_validate(yaml.safe_load(block.group(1)))
+    assert config.task == "pendulum" and config.strategy.name == "evolve"
