@@ -36,6 +36,7 @@ from rewardforge.rl.base import Trainer
 from rewardforge.rl.registry import make_trainer
 from rewardforge.runs.details import CandidateDetails, PreferenceDetails, TrainingDetails
 from rewardforge.search import callbacks as cb
+from rewardforge.search.config import TeacherSettings
 from rewardforge.search.steps import SearchSteps
 from rewardforge.search.strategy_configs import PreferenceConfig
 from rewardforge.tasks.spec import Task
@@ -110,8 +111,7 @@ class PreferenceStrategy:
                 cb.TrainingProgress(0, update.index, update.step, scores)
             )
 
-        teacher_settings = settings.teacher
-        assert teacher_settings is not None  # resolved for the preference strategy
+        teacher_settings = settings.teacher or TeacherSettings()
         renderer = (
             StateRenderer(task, teacher_settings.render_size, teacher_settings.camera)
             if self.kind == "vlm"

@@ -44,7 +44,7 @@ from rewardforge.runs.store import RunStore
 from rewardforge.runs.workspace import Workspace
 from rewardforge.search import callbacks as cb
 from rewardforge.search.checking import Check, check_proposal, extracted
-from rewardforge.search.config import SearchConfig
+from rewardforge.search.config import SearchConfig, TeacherSettings
 from rewardforge.search.designers import make_designer
 from rewardforge.search.feedback import feedback_digest
 from rewardforge.search.final import record_final
@@ -151,10 +151,9 @@ class SearchSteps:
         return {"num_envs": num_envs} if num_envs else {}
 
     def teacher(self, kind: str, task: Task) -> Any:
-        """A teacher of this search's settings (labels and judges)."""
-        assert self.config.teacher is not None  # resolved for strategies that use one
+        """A teacher of this search's settings (labels and judges; defaults without any)."""
         return make_teacher(
-            kind, self.config.teacher, task, seed=self.config.seed, model=self.config.model,
+            kind, self.config.teacher or TeacherSettings(), task, seed=self.config.seed, model=self.config.model,
             workspace=self.workspace, on_call=self.record_model_call,
         )  # fmt: skip
 
