@@ -90,13 +90,33 @@ def test_bounds_are_configurable(batch):
             box.evaluate(key, batch)
 
 
+def _gone(pid: int) -> bool:
+    """Dead: no such process, or a zombie waiting for an init that reaps slowly."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "State:\tZ" in f.read()
+    except FileNotFoundError:
+        return True
+
+
 def test_dead_worker_is_replaced(sandbox, batch):
     key = sandbox.add(BATCHED)
-    old = sandbox.worker_pid
+    old = sandbox.pid(key)
     os.kill(old, signal.SIGKILL)  # from outside, between calls: no program is to blame
     time.sleep(0.05)
     assert sandbox.evaluate(key, batch).reward.shape == (8,)
-    assert sandbox.worker_pid != old and sandbox.quarantined(key) is None
+    assert sandbox.pid(key) != old and sandbox.quarantined(key) is None
+
+
+def test_dead_template_is_replaced(sandbox, batch):
+    """Killing the template takes its workers with it; the next call starts both again."""
+    key = sandbox.add(BATCHED)
+    template, worker = sandbox.worker_pid, sandbox.pid(key)
+    os.kill(template, signal.SIGKILL)
+    time.sleep(0.1)
+    assert _gone(worker)  # died with its template (parent-death signal)
+    assert sandbox.evaluate(key, batch).reward.shape == (8,)
+    assert sandbox.worker_pid != template and sandbox.quarantined(key) is None
 
 
 def test_worker_killed_mid_call_is_reported(sandbox, batch):
@@ -104,7 +124,7 @@ def test_worker_killed_mid_call_is_reported(sandbox, batch):
         "def compute_reward(x):\n    import time\n    time.sleep(0.5)\n    return x, {}\n", ("x",)
     )
     key = sandbox.add(slow)
-    pid = sandbox.worker_pid
+    pid = sandbox.pid(key)
     import threading
 
     threading.Timer(0.1, os.kill, (pid, signal.SIGKILL)).start()
@@ -157,17 +177,17 @@ def test_this_machine_has_every_layer(sandbox):
     assert sandbox.mode == "strict" and not missing
     names = [layer.name for layer in sandbox.layers]
     assert {"seccomp", "landlock", "network namespace", "empty environment"} <= set(names)
+    assert "program isolation" in names
 
 
 def test_closed_sandbox_refuses_work(batch):
     box = RewardSandbox()
     key = box.add(BATCHED)
-    pid = box.worker_pid
+    pids = (box.pid(key), box.worker_pid)
     box.close()
     with pytest.raises(ConfigError, match="closed"):
         box.evaluate(key, batch)
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert all(_gone(pid) for pid in pids)
     assert isinstance(RewardOutputError("x"), RewardError)
 
 
