@@ -105,6 +105,7 @@ from typing import Any
 import numpy as np
 
 from rewardforge.errors import RunError, RunNotFoundError, did_you_mean
+from rewardforge.runs.artifacts import relative_to_run
 from rewardforge.runs.meta import (
     check_choice,
     collect_versions,
@@ -503,6 +504,12 @@ class RunStore:
     ) -> TrainingRecord:
         check_choice(status, TRAINING_STATUSES, "training status")
         with self._write() as conn:
+            if checkpoint is not None:  # kept relative to the run folder (see runs/artifacts.py)
+                row = conn.execute(
+                    "SELECT run_id FROM candidates WHERE id = ?", (candidate_id,)
+                ).fetchone()
+                if row is not None:
+                    checkpoint = relative_to_run(self.path.parent, row[0], checkpoint)
             conn.execute(
                 "INSERT INTO trainings (candidate_id, member, seed, budget_steps, status, fitness,"
                 " metrics, checkpoint, wall_time_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -14,6 +14,7 @@ from rewardforge.rewards.base import RewardFunction, get_baseline
 from rewardforge.rewards.program import RewardProgram
 from rewardforge.rewards.sandbox import SandboxedReward
 from rewardforge.rl.base import Trainer
+from rewardforge.runs.artifacts import relative_to_run
 from rewardforge.runs.summary import human_normalized_score
 
 if TYPE_CHECKING:
@@ -130,7 +131,10 @@ def record_final(search: Search) -> FinalEvaluation | None:
         seeds=final.seeds,
         details={
             "success_rates": final.method.success_rates,
-            "checkpoints": final.method.checkpoints,
+            "checkpoints": [  # relative to the run folder, like every stored artifact path
+                relative_to_run(search.workspace.root, search.run_id, c) if c else c
+                for c in final.method.checkpoints
+            ],
             "num_steps": final.num_steps,
         },
     )
