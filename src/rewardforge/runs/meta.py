@@ -51,15 +51,28 @@ def make_run_id(task_id: str, strategy: str, when: datetime | None = None) -> st
 
 def process_alive(run: RunRecord) -> bool | None:
     """For a run marked running: is its process alive? None when it ran on another host."""
-    if run.pid is None or run.host != socket.gethostname():
+    return owner_alive(run.pid, run.host)
+
+
+def owner_alive(pid: int | None, host: str | None) -> bool | None:
+    """Is process ``pid`` on ``host`` alive and a Python process (a pid reused by another
+    program does not count)? None when it is on another host."""
+    if pid is None or host != socket.gethostname():
         return None
     try:
-        os.kill(run.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read()
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return True  # no /proc here: the pid exists, trust it
+    return state != [b"Z"] and (b"python" in command or b"rewardforge" in command)
 
 
 def to_json(value: Any) -> str:

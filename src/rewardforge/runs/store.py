@@ -111,6 +111,7 @@ from rewardforge.runs.meta import (
     collect_versions,
     content_hash,
     make_run_id,
+    owner_alive,
     to_json,
     utc_now,
 )
@@ -279,6 +280,8 @@ class RunStore:
         check_choice(status, RUN_STATUSES, "run status")
         with self._write() as conn:
             merged = self._merged_summary(conn, run_id, summary)
+            if status == "running":
+                self._refuse_second_owner(conn, run_id)
             pid, host = (os.getpid(), socket.gethostname()) if status == "running" else (None, None)
             conn.execute(
                 "UPDATE runs SET status = ?, summary = ?, error = ?, updated_at = ?,"
@@ -286,6 +289,17 @@ class RunStore:
                 (status, to_json(merged), error, utc_now(), pid, host, run_id),
             )
         return self.get_run(run_id)
+
+    def _refuse_second_owner(self, conn: sqlite3.Connection, run_id: str) -> None:
+        """Claiming a run another live process is running would make two writers of it."""
+        row = conn.execute("SELECT status, pid, host FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None or row["status"] != "running" or row["pid"] in (None, os.getpid()):
+            return
+        if owner_alive(row["pid"], row["host"]):
+            raise RunError(
+                f"run {run_id} is still running (process {row['pid']} on {row['host']}); wait "
+                f"for it to finish, or stop that process (kill {row['pid']}) and resume then"
+            )
 
     def update_run_summary(self, run_id: str, summary: Mapping[str, Any]) -> RunRecord:
         """Merge ``summary`` into the run's summary; status, error and owner stay as they are
