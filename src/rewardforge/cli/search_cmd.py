@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from rich.live import Live
 from rich.table import Table
 
-from rewardforge.cli.output import console, error_console, print_json
+from rewardforge.cli.output import console, error_console, plain, print_json
 from rewardforge.cli.runs_cmd import add_workspace_argument
 from rewardforge.errors import ConfigError
 from rewardforge.runs import Workspace
@@ -238,13 +238,14 @@ def _run(search: Search, as_json: bool) -> int:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    console.print(f"[bold]run {summary['run_id']}[/bold] finished")
+    console.print(f"[bold]run {plain(summary['run_id'])}[/bold] finished")
     if summary.get("best_candidate") is None:
         console.print("no candidate trained successfully; see `rewardforge show RUN`")
         return
     console.print(
         f"best candidate #{summary['best_candidate']}: fitness {summary['best_fitness']:.3f} "
-        f"(reward: {summary['reward_path']})"
+        f"(reward: {summary['reward_path']})",
+        markup=False,
     )
     if "final" in summary:
         line = f"final evaluation: {summary['final']['mean']:.3f} ± {summary['final']['std']:.3f}"
@@ -259,7 +260,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"{summary['full_budget_env_steps']:,}); {summary['wall_time_s']:.0f} s"
     )
     run = summary["run_id"]
-    console.print(f"next: rewardforge report {run}  |  rewardforge export {run}")
+    console.print(f"next: rewardforge report {run}  |  rewardforge export {run}", markup=False)
 
 
 class LiveView:
@@ -297,7 +298,7 @@ class LiveView:
 
     def render(self) -> Table:
         s = self.state
-        table = Table(title=f"search {self.search.run_id}", show_header=False)
+        table = Table(title=f"search {plain(self.search.run_id)}", show_header=False)
         best = "-" if s["best"] is None else f"{s['best']:.3f}"
         rows = [
             ("phase", s["phase"]),
@@ -312,7 +313,7 @@ class LiveView:
             ("model", f"{s['tokens']:,} tokens, ${s['cost']:.4f}"),
         ]
         for name, value in rows:
-            table.add_row(name, str(value))
+            table.add_row(name, plain(value))
         return table
 
     def __call__(self, event: SearchEvent) -> None:
@@ -358,9 +359,9 @@ class LiveView:
 
     def _line(self, text: str) -> None:
         if self.live is not None:
-            self.live.console.print(text)
+            self.live.console.print(text, markup=False)
         else:
-            error_console.print(text)
+            error_console.print(text, markup=False)
 
     def ask_feedback(self, digest: str) -> str | None:
         """Show the iteration's best candidates and read a person's feedback from stdin."""

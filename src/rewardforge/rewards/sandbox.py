@@ -34,7 +34,7 @@ from rewardforge.rewards import worker as proto
 from rewardforge.rewards.base import RewardOutput
 from rewardforge.rewards.channel import TemplateProcess, WorkerChannel, WorkerGone, WorkerLate
 from rewardforge.rewards.layers import REQUIRED_LAYERS, LayerStatus, describe_layers
-from rewardforge.rewards.program import RewardProgram
+from rewardforge.rewards.program import RewardProgram, check_program_size
 from rewardforge.rewards.replies import (
     OutputWindow,
     ProtocolError,
@@ -245,6 +245,7 @@ class RewardSandbox:
     def add(self, program: RewardProgram) -> int:
         """Start a worker for ``program``; returns its key. Raises the ``RewardError`` of a
         program whose module-level code fails, loops or breaks out."""
+        check_program_size(program.source)
         with self._lock:
             key = self._next_key
             self._next_key += 1

@@ -98,7 +98,7 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,7 @@ from rewardforge.runs.meta import (
     utc_now,
 )
 from rewardforge.runs.migrations import apply_migrations
+from rewardforge.runs.opening import check_schema, check_store_file, connect, failure
 from rewardforge.runs.records import (
     CANDIDATE_STATUSES,
     EVALUATION_KINDS,
@@ -132,9 +133,6 @@ from rewardforge.runs.records import (
 
 logger = logging.getLogger(__name__)
 
-#: How long a writer waits for another process's transaction before giving up (milliseconds).
-BUSY_TIMEOUT_MS = 30_000
-
 
 def _insert(conn: sqlite3.Connection, table: str, **values: Any) -> int:
     """INSERT one row (column names are ours, never user input); returns its rowid."""
@@ -147,11 +145,27 @@ def _insert(conn: sqlite3.Connection, table: str, **values: Any) -> int:
 class RunStore:
     """SQLite store of runs, iterations, candidates, trainings, evaluations and model calls."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        #: Opened read-only (a workspace this process cannot write): writes raise ``RunError``.
+        self.readonly = readonly
         self._local = threading.local()
-        apply_migrations(self._conn())
+        if not readonly:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RunError(
+                    f"cannot create the workspace {self.path.parent}: {exc.strerror}. Pass "
+                    "--workspace DIR (or set REWARDFORGE_HOME) to a folder you can write"
+                ) from None
+        check_store_file(self.path)
+        try:
+            conn = self._conn()
+            check_schema(conn, self.path)
+            if not readonly:
+                apply_migrations(conn)
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from None
 
     # -- connections -------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -159,12 +173,7 @@ class RunStore:
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            conn = connect(self.path, readonly=self.readonly)
         except sqlite3.DatabaseError as exc:
             raise RunError(
                 f"cannot open the run store {self.path}: {exc}. Is it a rewardforge workspace? "
@@ -176,17 +185,31 @@ class RunStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            raise failure(self.path, sqlite3.OperationalError("readonly"))
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise failure(self.path, exc) from None
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from None
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return self._conn().execute(sql, tuple(params)).fetchall()
+        try:
+            return self._conn().execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from None
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -195,10 +218,11 @@ class RunStore:
         self._local.conn = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path}
+        return {"path": self.path, "readonly": self.readonly}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path = state["path"]
+        self.readonly = state.get("readonly", False)
         self._local = threading.local()
 
     def __enter__(self) -> RunStore:

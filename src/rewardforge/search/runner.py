@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from rewardforge.designers.base import CandidateResult, DesignContext, Designer, Proposal
 from rewardforge.errors import BudgetExceededError, RunError
 from rewardforge.rewards.program import RewardProgram
@@ -99,7 +101,14 @@ class Search:
         run = workspace.store.get_run(run_id)
         if run.status == "finished":
             raise RunError(f"run {run.id} has already finished; start a new search instead")
-        config = SearchConfig(**run.config)
+        try:
+            config = SearchConfig(**run.config)
+        except ValidationError as exc:
+            raise RunError(
+                f"run {run.id} cannot be resumed: its stored configuration does not fit this "
+                f"version of rewardforge ({exc.error_count()} problem(s), first: "
+                f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']})"
+            ) from None
         return cls(config, workspace, run=run, **kwargs)
 
     # --- parts, made when first needed ----------------------------------------------------

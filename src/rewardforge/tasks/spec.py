@@ -20,6 +20,7 @@ A task file is YAML::
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +47,16 @@ Aggregate = Literal["any", "final", "fraction"]
 FitnessKind = Literal["success_rate", "score"]
 
 
+#: Bounds on a task's sizes: values beyond them are typos or attacks, not plans (a task file
+#: with ``num_envs: 1e8`` would hang building environments instead of saying so).
+MAX_EPISODE_STEPS = 1_000_000
+MAX_NUM_ENVS = 65_536
+MAX_NUM_STEPS = 10_000_000_000
+MAX_EVAL_EPISODES = 10_000
+MAX_VARIABLE_SIZE = 1_000_000
+MAX_TASK_FILE_BYTES = 1_000_000
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,6 +77,11 @@ class VariableModel(_Strict):
     def _positive(cls, shape: list[int]) -> list[int]:
         if any(d <= 0 for d in shape):
             raise ValueError(f"every dimension must be a positive integer, got {shape}")
+        if math.prod(shape) > MAX_VARIABLE_SIZE:
+            raise ValueError(
+                f"a variable may hold at most {MAX_VARIABLE_SIZE:,} values per environment, "
+                f"got shape {shape}"
+            )
         return shape
 
     @field_validator("dtype")
@@ -105,7 +121,7 @@ class ScoreModel(_Strict):
 class FitnessModel(_Strict):
     kind: FitnessKind = "success_rate"
     score: ScoreModel | None = None
-    num_episodes: int = Field(default=10, gt=0)
+    num_episodes: int = Field(default=10, gt=0, le=MAX_EVAL_EPISODES)
     target: float | None = Field(
         default=None,
         description="fitness at which the task counts as solved (success tasks: default 0.9; "
@@ -187,15 +203,15 @@ class EnvModel(_Strict):
 
 class BudgetModel(_Strict):
     trainer: str = "ppo"
-    num_steps: int = Field(default=50_000, gt=0)
-    num_envs: int = Field(default=8, gt=0)
+    num_steps: int = Field(default=50_000, gt=0, le=MAX_NUM_STEPS)
+    num_envs: int = Field(default=8, gt=0, le=MAX_NUM_ENVS)
 
 
 class TaskModel(_Strict):
     id: str
     description: str
     env: EnvModel
-    max_episode_steps: int = Field(gt=0)
+    max_episode_steps: int = Field(gt=0, le=MAX_EPISODE_STEPS)
     variables: dict[str, VariableModel] = Field(
         description="named variables, or 'auto' to find them in the environment (see discover.py)"
     )
@@ -517,9 +533,19 @@ def load_task_file(path: str | Path) -> Task:
     path = Path(path)
     origin = str(path)
     try:
+        if path.stat().st_size > MAX_TASK_FILE_BYTES:
+            raise TaskFileError(
+                f"task file {origin} is {path.stat().st_size:,} bytes; a task file may be at "
+                f"most {MAX_TASK_FILE_BYTES:,} bytes. Is it the right file?"
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TaskFileError(f"cannot read task file {origin}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise TaskFileError(
+            f"task file {origin} is not a text file (it is not UTF-8); a task file is YAML: "
+            "check that you passed the right path"
+        ) from None
     return parse_task_text(text, origin)
 
 

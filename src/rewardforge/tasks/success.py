@@ -1,7 +1,8 @@
 """A task's success criterion: per-step ``is_success`` code, and its aggregation over episodes.
 
-Task files are the task author's own code (like a ``setup.py``): they run in-process. Model-written
-success criteria are reward-like programs and go through the sandbox instead."""
+Task files are the task author's own code (like a ``setup.py``): they run in-process, under a
+CPU-time limit per call (``limits.py``). Model-written success criteria are reward-like programs
+and go through the sandbox instead."""
 
 from __future__ import annotations
 
@@ -13,14 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from rewardforge.errors import TaskError
+from rewardforge.errors import TaskCodeTimeoutError, TaskError
+from rewardforge.tasks.limits import task_code_limit
 from rewardforge.tasks.spec import SuccessCriterion, Task
 
 
 def compile_function(code: str, name: str, origin: str) -> Callable[..., Any]:
     namespace: dict[str, Any] = {"np": np, "numpy": np, "math": math}
     try:
-        exec(compile(code, origin, "exec"), namespace)
+        with task_code_limit(origin):
+            exec(compile(code, origin, "exec"), namespace)
+    except TaskCodeTimeoutError:
+        raise
     except Exception as exc:  # the task file's code is broken: say where
         raise TaskError(f"{origin}: {name} failed to load: {type(exc).__name__}: {exc}") from exc
     func = namespace.get(name)
@@ -47,7 +52,10 @@ class SuccessProgram:
     def __call__(self, variables: Mapping[str, np.ndarray]) -> np.ndarray:
         batch = len(next(iter(variables.values())))
         try:
-            out = self.func(*(variables[p] for p in self.params))
+            with task_code_limit(f"task {self.task_id}: is_success"):
+                out = self.func(*(variables[p] for p in self.params))
+        except TaskCodeTimeoutError:
+            raise
         except Exception as exc:
             raise TaskError(
                 f"task {self.task_id}: is_success raised {type(exc).__name__}: {exc}"
@@ -124,7 +132,8 @@ class ScoreProgram:
 
     def __call__(self, variables: Mapping[str, np.ndarray]) -> np.ndarray:
         batch = len(next(iter(variables.values())))
-        out = np.asarray(self.func(*(variables[p] for p in self.params)), dtype=np.float64)
+        with task_code_limit(f"task {self.task_id}: score"):
+            out = np.asarray(self.func(*(variables[p] for p in self.params)), dtype=np.float64)
         if out.shape == ():
             out = np.full(batch, float(out))
         if out.shape != (batch,):

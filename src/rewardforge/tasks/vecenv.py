@@ -19,7 +19,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from rewardforge.errors import MissingExtraError, TaskError, VariableError
+from rewardforge.errors import MissingExtraError, TaskCodeTimeoutError, TaskError, VariableError
+from rewardforge.tasks.limits import task_code_limit
 from rewardforge.tasks.native import NATIVE_VECTOR_ENVS
 from rewardforge.tasks.spec import Task, Variable, WrapperSpec
 from rewardforge.tasks.success import EpisodeScore, EpisodeSuccess, ScoreProgram, SuccessProgram
@@ -221,26 +222,31 @@ class _Extractor:
             "full": lambda value: np.full(num, value, dtype=np.float64),
         }
         out: dict[str, np.ndarray] = {}
-        for var, code in self._code:
-            try:
-                value = eval(code, namespace)  # noqa: S307 - task files are the author's own code
-            except Exception as exc:
-                raise VariableError(
-                    f"task {self.task_id}: variable {var.name!r} (source {var.source!r}) failed: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            value = np.asarray(value, dtype=var.dtype)
-            expected = (num, *var.shape)
-            if value.shape != expected:
-                if value.size == int(np.prod(expected)):
-                    value = value.reshape(expected)
-                else:
-                    raise VariableError(
-                        f"task {self.task_id}: variable {var.name!r} should have shape {expected} "
-                        f"(declared shape {list(var.shape)}), but source {var.source!r} gave {value.shape}"
-                    )
-            out[var.name] = value
+        with task_code_limit(f"task {self.task_id}: the variables' source expressions"):
+            for var, code in self._code:
+                out[var.name] = self._one(var, code, namespace, num)
         return out
+
+    def _one(self, var: Variable, code: Any, namespace: dict[str, Any], num: int) -> np.ndarray:
+        try:
+            value = eval(code, namespace)  # noqa: S307 - task files are the author's own code
+        except TaskCodeTimeoutError:
+            raise
+        except Exception as exc:
+            raise VariableError(
+                f"task {self.task_id}: variable {var.name!r} (source {var.source!r}) failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        value = np.asarray(value, dtype=var.dtype)
+        expected = (num, *var.shape)
+        if value.shape != expected:
+            if value.size == int(np.prod(expected)):
+                return value.reshape(expected)
+            raise VariableError(
+                f"task {self.task_id}: variable {var.name!r} should have shape {expected} "
+                f"(declared shape {list(var.shape)}), but source {var.source!r} gave {value.shape}"
+            )
+        return value
 
 
 def _merge_final(info: dict[str, Any], done: np.ndarray) -> dict[str, Any]:
