@@ -6,6 +6,7 @@ and go through the sandbox instead."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping
@@ -17,6 +18,11 @@ import numpy as np
 from rewardforge.errors import TaskCodeTimeoutError, TaskError
 from rewardforge.tasks.limits import task_code_limit
 from rewardforge.tasks.spec import SuccessCriterion, Task
+
+
+@functools.lru_cache(maxsize=256)
+def _limit(what: str) -> task_code_limit:
+    return task_code_limit(what)
 
 
 def compile_function(code: str, name: str, origin: str) -> Callable[..., Any]:
@@ -43,6 +49,10 @@ class SuccessProgram:
     criterion: SuccessCriterion
     task_id: str
 
+    @property
+    def limit(self) -> task_code_limit:
+        return _limit(f"task {self.task_id}: is_success")
+
     @classmethod
     def from_task(cls, task: Task) -> SuccessProgram:
         func = compile_function(task.success.code, "is_success", f"task {task.id} success.code")
@@ -52,7 +62,7 @@ class SuccessProgram:
     def __call__(self, variables: Mapping[str, np.ndarray]) -> np.ndarray:
         batch = len(next(iter(variables.values())))
         try:
-            with task_code_limit(f"task {self.task_id}: is_success"):
+            with self.limit:
                 out = self.func(*(variables[p] for p in self.params))
         except TaskCodeTimeoutError:
             raise
@@ -122,6 +132,10 @@ class ScoreProgram:
     aggregate: str
     task_id: str
 
+    @property
+    def limit(self) -> task_code_limit:
+        return _limit(f"task {self.task_id}: score")
+
     @classmethod
     def from_task(cls, task: Task) -> ScoreProgram | None:
         if task.score is None:
@@ -132,7 +146,7 @@ class ScoreProgram:
 
     def __call__(self, variables: Mapping[str, np.ndarray]) -> np.ndarray:
         batch = len(next(iter(variables.values())))
-        with task_code_limit(f"task {self.task_id}: score"):
+        with self.limit:
             out = np.asarray(self.func(*(variables[p] for p in self.params)), dtype=np.float64)
         if out.shape == ():
             out = np.full(batch, float(out))

@@ -208,6 +208,7 @@ class _Extractor:
         self.task_id = task_id
         self.variables = variables
         self._code = [(v, compile(v.source, f"<{task_id}.{v.name}>", "eval")) for v in variables]
+        self._limit = task_code_limit(f"task {task_id}: the variables' source expressions")
 
     def __call__(
         self, obs: Any, action: np.ndarray, info: dict[str, Any], episode_step: np.ndarray
@@ -222,7 +223,7 @@ class _Extractor:
             "full": lambda value: np.full(num, value, dtype=np.float64),
         }
         out: dict[str, np.ndarray] = {}
-        with task_code_limit(f"task {self.task_id}: the variables' source expressions"):
+        with self._limit:
             for var, code in self._code:
                 out[var.name] = self._one(var, code, namespace, num)
         return out
