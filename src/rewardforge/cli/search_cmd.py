@@ -39,6 +39,7 @@ OPTIONS = {
     "temperature": "temperature",
     "max_tokens": "max_tokens",
     "max_cost": "max_cost",
+    "request_timeout": "request_timeout",
     "cache": "cache",
     "device": "device",
     "seed": "seed",
@@ -108,6 +109,12 @@ def register(sub: Any) -> None:
     p.add_argument("--temperature", type=float, help="sampling temperature (default 1.0)")
     p.add_argument("--max-tokens", type=int, help="token budget of the run")
     p.add_argument("--max-cost", type=float, help="cost budget of the run in USD")
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        metavar="S",
+        help="seconds a model request may take before it is retried (default 180)",
+    )
     p.add_argument("--cache", choices=["use", "replay", "off"], help="model answer cache")
     p.add_argument("--device", help="cpu or cuda (default cpu)")
     p.add_argument("--seed", type=int, help="run seed (a new seed gives fresh model samples)")

@@ -88,6 +88,9 @@ class SearchConfig(BaseModel):
     temperature: float = 1.0
     max_tokens: int | None = None
     max_cost: float | None = None
+    request_timeout: float | None = Field(
+        None, gt=0, le=3600, description="seconds a model request may take before it is retried"
+    )
     cache: Literal["use", "replay", "off"] = "use"
     device: str = "cpu"
     seed: int = 0

@@ -65,7 +65,7 @@ def _llm(
     on_call: Callable[[Any], None] | None,
 ) -> Designer:
     from rewardforge.designers.llm import LLMDesigner
-    from rewardforge.llm import UsageMeter, default_model_spec, get_model
+    from rewardforge.llm import RetryPolicy, UsageMeter, default_model_spec, get_model
 
     spec = config.model or default_model_spec()
     if not spec:
@@ -75,5 +75,11 @@ def _llm(
             "model, use --designer offline"
         )
     meter = UsageMeter(max_tokens=config.max_tokens, max_cost_usd=config.max_cost)
-    model = get_model(spec, cache=workspace.model_cache_path, cache_mode=config.cache, meter=meter)
+    model = get_model(
+        spec,
+        cache=workspace.model_cache_path,
+        cache_mode=config.cache,
+        meter=meter,
+        retry=RetryPolicy.with_timeout(config.request_timeout),
+    )
     return LLMDesigner(task, model, temperature=config.temperature, on_call=on_call)

@@ -79,7 +79,7 @@ def make_teacher(
             equal=config.teacher_equal,
         )
         return ScriptedTeacher(task, config.teacher_utility, knobs, seed=config.seed)
-    from rewardforge.llm import UsageMeter, default_model_spec, get_model
+    from rewardforge.llm import RetryPolicy, UsageMeter, default_model_spec, get_model
 
     spec = config.model or default_model_spec()
     if not spec:
@@ -92,7 +92,11 @@ def make_teacher(
     if config.cache != "replay":
         meter = UsageMeter(max_tokens=config.max_tokens, max_cost_usd=config.max_cost)
         model = get_model(
-            spec, cache=workspace.model_cache_path, cache_mode=config.cache, meter=meter
+            spec,
+            cache=workspace.model_cache_path,
+            cache_mode=config.cache,
+            meter=meter,
+            retry=RetryPolicy.with_timeout(config.request_timeout),
         )
     return VLMTeacher(model, task.description, cache=cache, model_spec=spec, on_call=on_call)
 
