@@ -92,7 +92,7 @@ ONE_LINE = [
     (["search", "pendulum", "--workspace", "a_file"], "is a file, not a folder"),
     # item 12: limits are refused at once, with the bound
     (["check", "pendulum", "ok.py", "--num-states", "100000000"], "from 1 to 100,000"),
-    (["check", "pendulum", "huge.py"], "a reward program may be at most 100,000"),
+    (["check", "pendulum", "huge.py"], "a reward program may be at most 1,000,000"),
 ]
 
 

@@ -208,3 +208,15 @@ def test_batch_too_large_for_the_memory_limit_is_a_config_error(sandbox):
     with pytest.raises(ConfigError, match="split the batch or raise memory_mb"):
         sandbox.evaluate(key, huge)
     assert sandbox.quarantined(key) is None
+
+
+def test_oversized_program_is_refused_before_it_reaches_a_worker(sandbox):
+    from rewardforge.errors import RewardRejectedError
+    from rewardforge.rewards.program import MAX_PROGRAM_BYTES
+
+    padding = "#" * (MAX_PROGRAM_BYTES + 1)
+    big = RewardProgram(f"def compute_reward(x):\n    return x, {{}}\n{padding}\n", ("x",))
+    started = time.monotonic()
+    with pytest.raises(RewardRejectedError, match="a reward program may be at most 1,000,000"):
+        sandbox.add(big)
+    assert time.monotonic() - started < 1.0

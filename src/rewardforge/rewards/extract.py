@@ -160,7 +160,7 @@ def _unfenced(text: str) -> str | None:
 
 #: Longest model answer (or file) searched for reward code; the code itself is limited further
 #: (``program.MAX_PROGRAM_BYTES``).
-MAX_ANSWER_CHARS = 1_000_000
+MAX_ANSWER_CHARS = 2_000_000
 
 
 def extract_code(answer: str) -> str:

@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from rewardforge.tasks.spec import Task
 
 
-#: The largest reward program (or model answer holding one) accepted, in bytes: rewards are a
-#: page of numpy; a bigger text is a mistake or an attack, refused before it is parsed.
-MAX_PROGRAM_BYTES = 100_000
+#: The largest reward program (or file holding one) accepted, in bytes: a reward is a page of
+#: numpy, or a small learned network with its weights inlined (the preference strategy's export
+#: of a 3-member 64x64 ensemble is about 220 kB); a bigger text is a mistake or an attack,
+#: refused before it is parsed (1 MB of code lints in about 1.5 s here).
+MAX_PROGRAM_BYTES = 1_000_000
 
 
 def check_program_size(text: str, what: str = "the reward program") -> None:
@@ -26,7 +28,7 @@ def check_program_size(text: str, what: str = "the reward program") -> None:
     if len(text) > MAX_PROGRAM_BYTES:
         raise RewardRejectedError(
             f"{what} is {len(text):,} characters long; a reward program may be at most "
-            f"{MAX_PROGRAM_BYTES:,}. Write it shorter (a reward is a page of numpy)"
+            f"{MAX_PROGRAM_BYTES:,}. Write it shorter"
         )
 
 
