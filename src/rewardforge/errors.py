@@ -117,7 +117,8 @@ class RewardWorkerDiedError(RewardError):
         quarantined: bool = False,
     ):
         super().__init__(message)
-        #: "forbidden_syscall", "memory", "cpu", "exit", "signal" or "protocol"
+        #: "forbidden_syscall", "memory", "cpu", "exit", "signal", "protocol" or "sandbox" (the
+        #: template died under it: not the program's doing)
         self.reason = reason
         self.returncode = returncode
         self.quarantined = quarantined

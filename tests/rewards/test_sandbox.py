@@ -133,6 +133,21 @@ def test_worker_killed_mid_call_is_reported(sandbox, batch):
     assert caught.value.reason == "signal"
 
 
+def test_template_killed_mid_call_does_not_blame_the_program(sandbox, batch):
+    slow = RewardProgram(
+        "def compute_reward(x):\n    import time\n    time.sleep(0.5)\n    return x, {}\n", ("x",)
+    )
+    key = sandbox.add(slow)
+    import threading
+
+    threading.Timer(0.1, os.kill, (sandbox.worker_pid, signal.SIGKILL)).start()
+    with pytest.raises(RewardWorkerDiedError, match="template process died") as caught:
+        sandbox.evaluate(key, batch)
+    assert caught.value.reason == "sandbox" and not caught.value.quarantined
+    assert sandbox.quarantined(key) is None
+    assert sandbox.evaluate(key, batch).reward.shape == (8,)  # a new template, a new worker
+
+
 def test_only_named_variables_are_sent_and_missing_ones_are_reported(sandbox, batch):
     key = sandbox.add(BATCHED)
     assert sandbox.evaluate(key, {"pos": batch["pos"], "y": batch["y"]}).reward.shape == (8,)

@@ -28,6 +28,7 @@ from rewardforge.errors import (
     ConfigError,
     RewardError,
     RewardTimeoutError,
+    RewardWorkerDiedError,
     SandboxUnavailableError,
 )
 from rewardforge.rewards import worker as proto
@@ -233,7 +234,14 @@ class RewardSandbox:
             code = channel.kill()
             if isinstance(exc, WorkerGone) and exc.detail.startswith("reply"):
                 detail = f"protocol: {exc.detail}"
-            error = died_error(code, detail, memory_mb=self.memory_mb, cpu_s=self.cpu_s)
+            if code is None and (self._template is None or not self._template.alive()):
+                error = RewardWorkerDiedError(
+                    "the sandbox's template process died while the reward ran (killed from "
+                    "outside?), taking the worker with it; the program is not blamed",
+                    reason="sandbox",
+                )
+            else:
+                error = died_error(code, detail, memory_mb=self.memory_mb, cpu_s=self.cpu_s)
             if error.quarantined:  # its own worker: nobody else's program could have done it
                 slot.quarantined = error
         logger.info("sandbox program %s failed (%s); worker killed", slot.program.name, error.kind)
