@@ -513,7 +513,9 @@ def _goal_spec(model: TaskModel, variables: tuple[Variable, ...], origin: str) -
         goal.achieved,
         where,
         dict(goal.recompute),
-        None if achieved is None else _observation_part(achieved, "goal.achieved_observation", origin),
+        None
+        if achieved is None
+        else _observation_part(achieved, "goal.achieved_observation", origin),
     )
 
 
