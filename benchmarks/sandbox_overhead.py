@@ -6,7 +6,9 @@
 The reward is a typical vectorized CartPole-style program reading four variables. Each figure is
 the median over many calls (per-call ``perf_counter_ns``), so other processes on a shared
 machine move it less than a mean would. "extra" = sandboxed median - in-process median.
-Targets (issue 3): at most 60 us extra at batch 1024; start-up under 0.3 s.
+Targets (issue 3): at most 60 us extra at batch 1024; start-up under 0.3 s. Since issue 20 each
+program has a worker of its own, forked from the sandbox's template: "add" is what that costs
+per program (fork, confine, load), with the memory each worker adds (proportional set size).
 """
 
 from __future__ import annotations
@@ -125,6 +127,40 @@ def measure_pipe_floor(repeats: int) -> float:
             os.close(fd)
 
 
+def _pss_kib(pid: int | None) -> float | None:
+    """Proportional set size of a process (its share of pages it shares with others)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return float(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def measure_programs(sandbox: RewardSandbox, num: int) -> dict:
+    """Time of ``add`` (a worker forked and the program loaded) and the memory per worker."""
+    times, keys = [], []
+    for i in range(num):
+        program = RewardProgram(SOURCE.replace("0.1 *", f"{0.1 + i / 1000:.3f} *"), PARAMS)
+        start = time.perf_counter()
+        keys.append(sandbox.add(program))
+        times.append(time.perf_counter() - start)
+    pid = getattr(sandbox, "pid", None)
+    pss = [_pss_kib(pid(k)) for k in keys] if pid else []
+    for key in keys:
+        sandbox.remove(key)
+    return {
+        "add_median_ms": round(statistics.median(times) * 1000, 2),
+        "add_max_ms": round(max(times) * 1000, 2),
+        "worker_pss_mib": round(statistics.median(pss) / 1024, 1)
+        if pss and None not in pss
+        else None,
+        "template_pss_mib": round((_pss_kib(sandbox.worker_pid) or 0) / 1024, 1),
+    }
+
+
 def measure_startup(num: int) -> dict:
     """Wall time of ``RewardSandbox()`` (spawn, import numpy, confine, ready)."""
     times = []
@@ -148,10 +184,17 @@ def main() -> None:
     with RewardSandbox(mode="strict") as sandbox:
         rows = measure_calls(sandbox, [1, 64, 1024], args.repeats)
         population = measure_population(sandbox, 16, 1024, max(100, args.repeats // 10))
+        programs = measure_programs(sandbox, 16)
     startup = measure_startup(args.startups)
     floor = round(measure_pipe_floor(args.repeats), 1)
     if args.json:
-        out = {"calls": rows, "population": population, **startup, "pipe_round_trip_us": floor}
+        out = {
+            "calls": rows,
+            "population": population,
+            "programs": programs,
+            **startup,
+            "pipe_round_trip_us": floor,
+        }
         print(json.dumps(out, indent=2))
         return
     print(f"{'batch':>6} {'in-process us':>14} {'sandboxed us':>13} {'extra us':>9}")
@@ -164,6 +207,11 @@ def main() -> None:
         f"population of {population['num_programs']} programs at batch {population['batch']}: "
         f"evaluate_many {population['evaluate_many_us']} us, one call each "
         f"{population['one_call_each_us']} us"
+    )
+    print(
+        f"add a program (its own worker): median {programs['add_median_ms']} ms, max "
+        f"{programs['add_max_ms']} ms; memory per worker {programs['worker_pss_mib']} MiB "
+        f"(proportional set size), template {programs['template_pss_mib']} MiB"
     )
     print(f"bare pipe round trip between two processes (the floor): {floor} us")
     print(

@@ -10,8 +10,8 @@ Each side runs in its own process, one after the other (never at the same time: 
 every core), alternating which side goes first from seed to seed, so both see the same machine
 in the same run. The built-in side is exactly ``rewardforge train TASK --reward env``: the
 task's own trainer and hyperparameters. The SB3 side uses the RL Zoo's settings where the Zoo
-has the task (``SB3_SETTINGS`` says which), SB3's defaults otherwise; it gets no goal
-relabelling (the task's flat observation has no goal dict for SB3's HER buffer).
+has the task (``SB3_SETTINGS`` says which; on Fetch that includes SB3's HER buffer and
+normalised observations), SB3's defaults otherwise.
 
     .venv/bin/python benchmarks/time_to_solve.py                        # the whole suite, 2 seeds
     .venv/bin/python benchmarks/time_to_solve.py --tasks fetch-reach,pendulum --seeds 3
@@ -73,13 +73,28 @@ SB3_SETTINGS: dict[str, tuple[str, dict[str, Any], str]] = {
     "point-reach": ("sb3:SAC", {}, "default"),
     "fetch-reach": (
         "sb3:SAC",
-        {"batch_size": 256, "gamma": 0.95, "learning_rate": 1e-3, "learning_starts": 1000},
-        "zoo (FetchReach, no HER)",
+        {
+            "batch_size": 256,
+            "gamma": 0.95,
+            "learning_rate": 1e-3,
+            "learning_starts": 1000,
+            "normalize": True,
+            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+            "policy_kwargs": {"net_arch": [64, 64]},
+        },
+        "zoo (FetchReach: HER, normalised observations)",
     ),
     "fetch-push": (
         "sb3:SAC",
-        {"gamma": 0.95, "learning_rate": 7e-4, "learning_starts": 1000},
-        "zoo (FetchPush, no HER, no gSDE)",
+        {
+            "gamma": 0.95,
+            "learning_rate": 7e-4,
+            "learning_starts": 1000,
+            "use_sde": True,
+            "normalize": True,
+            "her": {"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+        },
+        "zoo (FetchPush: HER, gSDE, normalised observations)",
     ),
     "reacher": ("sb3:SAC", {}, "default"),
     "halfcheetah": ("sb3:SAC", {"learning_starts": 10_000}, "zoo (MuJoCo defaults)"),

@@ -53,6 +53,10 @@ class VariableError(TaskError):
     """A task variable could not be computed or has the wrong shape or dtype."""
 
 
+class TaskCodeTimeoutError(TaskError):
+    """A task file's code (a variable source, success or score code) ran past its time limit."""
+
+
 # --- reward programs ----------------------------------------------------------------------
 class RewardError(RewardforgeError):
     """A reward program failed. Subclasses say how; ``kind`` is a stable short name."""
@@ -113,7 +117,8 @@ class RewardWorkerDiedError(RewardError):
         quarantined: bool = False,
     ):
         super().__init__(message)
-        #: "forbidden_syscall", "memory", "cpu", "exit", "signal" or "protocol"
+        #: "forbidden_syscall", "memory", "cpu", "exit", "signal", "protocol" or "sandbox" (the
+        #: template died under it: not the program's doing)
         self.reason = reason
         self.returncode = returncode
         self.quarantined = quarantined

@@ -1,6 +1,7 @@
 """The escape suite: untrusted reward code trying to get out. Each snippet runs unlinted (the
 lint is feedback, not security) and must come back as a specific error with nothing escaped:
-no marker file, no secret, the parent alive, the sandbox still working."""
+no marker file, no secret, the parent alive, the sandbox still working, and another candidate
+loaded before it (a sibling in the same search) untouched."""
 
 from __future__ import annotations
 
@@ -29,6 +30,27 @@ RAISED, DIED, TIMEOUT, OUTPUT = (
     RewardTimeoutError,
     RewardOutputError,
 )
+
+SABOTAGE = textwrap.dedent("""\
+    import gc
+    def broken(**kwargs):
+        raise ValueError('sabotaged by a sibling')
+    try:
+        raise KeyError('x')
+    except KeyError as e:
+        frame = getattr(getattr(e, '_' + '_traceback__'), 'tb_frame')
+    while frame is not None:
+        for value in list(frame.f_locals.values()):
+            table = getattr(value, 'programs', None)
+            for entry in (table.values() if isinstance(table, dict) else ()):
+                if entry[0] is not compute_reward:
+                    entry[0] = broken
+        frame = frame.f_back
+    for obj in gc.get_objects():
+        name = getattr(obj, '_' + '_name__', '')
+        if name == 'compute_reward' and callable(obj) and obj is not compute_reward:
+            setattr(obj, '_' + '_code__', getattr(broken, '_' + '_code__'))
+    raise RuntimeError('sabotage attempted')""")
 
 # (id, body of compute_reward(x) -- MARK is the marker path, SECRET_NAME the env variable --,
 #  expected error, expected reason for a dead worker or text in the message)
@@ -156,6 +178,10 @@ CASES = [
         DIED,
         "forbidden_syscall",
     ),
+    # issue 20: walk from a caught exception's frame to the worker's table of programs (no
+    # literal dunder attribute, so the lint passes) and the heap, and replace every other
+    # candidate's function
+    ("sabotage_siblings", SABOTAGE, RAISED, "sabotage attempted"),
 ]
 
 
@@ -172,6 +198,7 @@ def _program(body: str, marker: str) -> RewardProgram:
 @pytest.mark.parametrize(("case", "body", "expected", "detail"), CASES, ids=[c[0] for c in CASES])
 def test_escape_is_contained(sandbox, batch, tmp_path, case, body, expected, detail):
     marker = str(tmp_path / f"{case}.escaped")
+    sibling = sandbox.add(GOOD)  # another candidate of the same search, loaded first
     key = sandbox.add(_program(body, marker))
     with pytest.raises(expected) as caught:
         sandbox.evaluate(key, batch)
@@ -185,11 +212,25 @@ def test_escape_is_contained(sandbox, batch, tmp_path, case, body, expected, det
     assert not list(tmp_path.iterdir())
     assert SECRET not in str(error)
     assert os.environ[SECRET_NAME] == SECRET  # the parent is alive and unchanged
-    # the sandbox still works for everyone else
+    # the other candidate is untouched, and the sandbox still works for new ones
+    assert np.allclose(sandbox.evaluate(sibling, batch).reward, batch["x"] * 2.0)
     good = sandbox.add(GOOD)
     assert np.allclose(sandbox.evaluate(good, batch).reward, batch["x"] * 2.0)
-    sandbox.remove(good)
-    sandbox.remove(key)
+    for k in (good, key, sibling):
+        sandbox.remove(k)
+
+
+def test_candidate_cannot_sabotage_another_in_the_same_call(sandbox, batch):
+    """Issue 20: both candidates evaluated together, the saboteur first; the sibling's result
+    is its own, now and on every later call."""
+    sibling = sandbox.add(GOOD)
+    saboteur = sandbox.add(_program(SABOTAGE, "/nonexistent"))
+    for _ in range(2):
+        first, second = sandbox.evaluate_many([saboteur, sibling], batch)
+        assert isinstance(first, RewardRaisedError) and "sabotage attempted" in str(first)
+        assert not isinstance(second, RewardError), second
+        assert np.allclose(second.reward, batch["x"] * 2.0)
+    assert sandbox.pid(saboteur) != sandbox.pid(sibling)
 
 
 def test_environment_is_empty(sandbox, batch):

@@ -90,13 +90,33 @@ def test_bounds_are_configurable(batch):
             box.evaluate(key, batch)
 
 
+def _gone(pid: int) -> bool:
+    """Dead: no such process, or a zombie waiting for an init that reaps slowly."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "State:\tZ" in f.read()
+    except FileNotFoundError:
+        return True
+
+
 def test_dead_worker_is_replaced(sandbox, batch):
     key = sandbox.add(BATCHED)
-    old = sandbox.worker_pid
+    old = sandbox.pid(key)
     os.kill(old, signal.SIGKILL)  # from outside, between calls: no program is to blame
     time.sleep(0.05)
     assert sandbox.evaluate(key, batch).reward.shape == (8,)
-    assert sandbox.worker_pid != old and sandbox.quarantined(key) is None
+    assert sandbox.pid(key) != old and sandbox.quarantined(key) is None
+
+
+def test_dead_template_is_replaced(sandbox, batch):
+    """Killing the template takes its workers with it; the next call starts both again."""
+    key = sandbox.add(BATCHED)
+    template, worker = sandbox.worker_pid, sandbox.pid(key)
+    os.kill(template, signal.SIGKILL)
+    time.sleep(0.1)
+    assert _gone(worker)  # died with its template (parent-death signal)
+    assert sandbox.evaluate(key, batch).reward.shape == (8,)
+    assert sandbox.worker_pid != template and sandbox.quarantined(key) is None
 
 
 def test_worker_killed_mid_call_is_reported(sandbox, batch):
@@ -104,13 +124,28 @@ def test_worker_killed_mid_call_is_reported(sandbox, batch):
         "def compute_reward(x):\n    import time\n    time.sleep(0.5)\n    return x, {}\n", ("x",)
     )
     key = sandbox.add(slow)
-    pid = sandbox.worker_pid
+    pid = sandbox.pid(key)
     import threading
 
     threading.Timer(0.1, os.kill, (pid, signal.SIGKILL)).start()
     with pytest.raises(RewardWorkerDiedError, match="SIGKILL") as caught:
         sandbox.evaluate(key, batch)
     assert caught.value.reason == "signal"
+
+
+def test_template_killed_mid_call_does_not_blame_the_program(sandbox, batch):
+    slow = RewardProgram(
+        "def compute_reward(x):\n    import time\n    time.sleep(0.5)\n    return x, {}\n", ("x",)
+    )
+    key = sandbox.add(slow)
+    import threading
+
+    threading.Timer(0.1, os.kill, (sandbox.worker_pid, signal.SIGKILL)).start()
+    with pytest.raises(RewardWorkerDiedError, match="template process died") as caught:
+        sandbox.evaluate(key, batch)
+    assert caught.value.reason == "sandbox" and not caught.value.quarantined
+    assert sandbox.quarantined(key) is None
+    assert sandbox.evaluate(key, batch).reward.shape == (8,)  # a new template, a new worker
 
 
 def test_only_named_variables_are_sent_and_missing_ones_are_reported(sandbox, batch):
@@ -157,17 +192,17 @@ def test_this_machine_has_every_layer(sandbox):
     assert sandbox.mode == "strict" and not missing
     names = [layer.name for layer in sandbox.layers]
     assert {"seccomp", "landlock", "network namespace", "empty environment"} <= set(names)
+    assert "program isolation" in names
 
 
 def test_closed_sandbox_refuses_work(batch):
     box = RewardSandbox()
     key = box.add(BATCHED)
-    pid = box.worker_pid
+    pids = (box.pid(key), box.worker_pid)
     box.close()
     with pytest.raises(ConfigError, match="closed"):
         box.evaluate(key, batch)
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert all(_gone(pid) for pid in pids)
     assert isinstance(RewardOutputError("x"), RewardError)
 
 
@@ -188,3 +223,15 @@ def test_batch_too_large_for_the_memory_limit_is_a_config_error(sandbox):
     with pytest.raises(ConfigError, match="split the batch or raise memory_mb"):
         sandbox.evaluate(key, huge)
     assert sandbox.quarantined(key) is None
+
+
+def test_oversized_program_is_refused_before_it_reaches_a_worker(sandbox):
+    from rewardforge.errors import RewardRejectedError
+    from rewardforge.rewards.program import MAX_PROGRAM_BYTES
+
+    padding = "#" * (MAX_PROGRAM_BYTES + 1)
+    big = RewardProgram(f"def compute_reward(x):\n    return x, {{}}\n{padding}\n", ("x",))
+    started = time.monotonic()
+    with pytest.raises(RewardRejectedError, match="a reward program may be at most 1,000,000"):
+        sandbox.add(big)
+    assert time.monotonic() - started < 1.0

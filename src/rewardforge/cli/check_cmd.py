@@ -7,12 +7,13 @@ from typing import Any
 
 from rich.table import Table
 
-from rewardforge.cli.output import console, error_console, print_json
+from rewardforge.cli import checks
+from rewardforge.cli.output import console, error_console, plain, print_json
 from rewardforge.errors import RewardError
 from rewardforge.rewards.loader import read_reward_source
 from rewardforge.rewards.program import RewardProgram
 from rewardforge.rewards.sandbox import RewardSandbox
-from rewardforge.rewards.smoke import SmokeReport, smoke_test
+from rewardforge.rewards.smoke import MAX_SMOKE_STATES, SmokeReport, smoke_test
 from rewardforge.tasks import get_task
 
 
@@ -39,7 +40,13 @@ def _failure(task_id: str, error: RewardError) -> dict[str, Any]:
     }
 
 
+#: The longest --deadline accepted (a reward runs at every training step).
+MAX_DEADLINE_S = 600.0
+
+
 def run_check(args: argparse.Namespace) -> int:
+    checks.count(args.num_states, "--num-states", MAX_SMOKE_STATES)
+    checks.seconds(args.deadline, "--deadline", MAX_DEADLINE_S)
     task = get_task(args.task)
     try:
         program = RewardProgram.from_source(read_reward_source(args.reward_file), task)
@@ -59,8 +66,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _print_report(report: SmokeReport) -> None:
     console.print(
-        f"task [bold]{report.task_id}[/bold], program {report.program_hash[:12]}, reads "
-        f"{', '.join(report.params)}; {report.num_states} states from random rollouts"
+        f"task [bold]{plain(report.task_id)}[/bold], program {report.program_hash[:12]}, reads "
+        f"{plain(', '.join(report.params))}; {report.num_states} states from random rollouts"
     )
     if report.error is not None:
         error_console.print(f"error: {report.verdict}", markup=False, highlight=False)
@@ -69,8 +76,10 @@ def _print_report(report: SmokeReport) -> None:
     for col in ("component", "mean", "std", "min", "max"):
         table.add_column(col, justify="left" if col == "component" else "right")
     for s in report.stats:
-        table.add_row(s.name, f"{s.mean:.4g}", f"{s.std:.4g}", f"{s.min:.4g}", f"{s.max:.4g}")
+        table.add_row(
+            plain(s.name), f"{s.mean:.4g}", f"{s.std:.4g}", f"{s.min:.4g}", f"{s.max:.4g}"
+        )
     console.print(table)
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
-    console.print(f"verdict: [bold]{report.verdict}[/bold] ({report.seconds * 1000:.0f} ms)")
+        console.print(f"[yellow]warning:[/yellow] {plain(warning)}")
+    console.print(f"verdict: [bold]{plain(report.verdict)}[/bold] ({report.seconds * 1000:.0f} ms)")

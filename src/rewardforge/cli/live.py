@@ -6,10 +6,9 @@ import sys
 from typing import Any
 
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
-from rewardforge.cli.output import console, error_console
+from rewardforge.cli.output import console, error_console, plain
 from rewardforge.search.callbacks import (
     BudgetSpent,
     CandidateChecked,
@@ -56,7 +55,7 @@ class LiveView(SearchCallback):
 
     def render(self) -> Table:
         s = self.state
-        table = Table(title=f"search {self.run_id}", show_header=False)
+        table = Table(title=f"search {plain(self.run_id)}", show_header=False)
         best = "-" if s["best"] is None else f"{s['best']:.3f}"
         rows = [
             ("phase", s["phase"]),
@@ -68,7 +67,7 @@ class LiveView(SearchCallback):
             ("model", f"{s['tokens']:,} tokens, ${s['cost']:.4f}"),
         ]  # fmt: skip
         for name, value in rows:
-            table.add_row(name, escape(str(value)))
+            table.add_row(name, plain(value))
         return table
 
     def _update(self, **changes: Any) -> None:

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 #: Width of tables when output goes to a file or pipe (rich would assume 80 columns).
 PIPE_WIDTH = 160
@@ -20,6 +21,12 @@ def _width(stream: object) -> int | None:
 
 console = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
 error_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+
+
+def plain(value: Any) -> str:
+    """``value`` as text that rich prints as it is: user and model text (a task's description,
+    an exception a reward raised, a path) may hold ``[...]``, which rich would read as markup."""
+    return escape(str(value))
 
 
 def print_json(data: Any) -> None:

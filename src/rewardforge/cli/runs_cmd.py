@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from rich.syntax import Syntax
 from rich.table import Table
 
-from rewardforge.cli.output import console, print_json
-from rewardforge.errors import RunNotFoundError
+from rewardforge.cli.output import console, plain, print_json
+from rewardforge.errors import ConfigError, RunNotFoundError
 from rewardforge.runs import HOME_ENV, Workspace
 from rewardforge.runs.summary import effective_status, run_summary
+from rewardforge.runs.workspace import writable_dir
 
 
 def add_workspace_argument(parser: argparse.ArgumentParser) -> None:
@@ -103,14 +105,14 @@ def run_runs(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         where = workspace.root if workspace else Workspace(args.workspace).root
-        console.print(f"no runs in workspace {where}")
+        console.print(f"no runs in workspace {plain(where)}")
         return 0
-    table = Table(title=f"runs in {workspace.root if workspace else ''}")
+    table = Table(title=f"runs in {plain(workspace.root) if workspace else ''}")
     cells = [
         (
-            r["id"],
-            r["task"],
-            r["strategy"],
+            plain(r["id"]),
+            plain(r["task"]),
+            plain(r["strategy"]),
             r["status"],
             str(r["iterations"]),
             str(r["candidates"]),
@@ -137,13 +139,14 @@ def run_show(args: argparse.Namespace) -> int:
         print_json(summary)
         return 0
     run = summary["run"]
-    console.print(f"[bold]{run['id']}[/bold]  {run['status']}")
+    console.print(f"[bold]{plain(run['id'])}[/bold]  {run['status']}")
     console.print(
         f"task {run['task']}, strategy {run['strategy']}, started {run['created_at']}, "
-        f"updated {run['updated_at']}"
+        f"updated {run['updated_at']}",
+        markup=False,
     )
     if run["error"]:
-        console.print(f"[red]error[/red]: {run['error']}", markup=True)
+        console.print(f"[red]error[/red]: {plain(run['error'])}")
     table = Table(title="iterations")
     for col in ("iteration", "status", "candidates", "best", "human feedback"):
         table.add_column(col, overflow="fold")
@@ -153,7 +156,7 @@ def run_show(args: argparse.Namespace) -> int:
             it["status"],
             str(len(it["candidates"])),
             "-" if it["best_candidate_id"] is None else f"#{it['best_candidate_id']}",
-            (it["human_feedback"] or "")[:60],
+            plain((it["human_feedback"] or "")[:60]),
         )
     console.print(table)
     table = Table(title="candidates")
@@ -166,10 +169,10 @@ def run_show(args: argparse.Namespace) -> int:
             str(c["slot"]),
             f"#{c['id']}",
             "-" if c["parent_id"] is None else f"#{c['parent_id']}",
-            c["designer"],
+            plain(c["designer"]),
             c["status"],
             _fmt(c["fitness"]),
-            error[:160],
+            plain(error[:160]),
         )
     console.print(table)
     best = summary["best"]
@@ -179,7 +182,7 @@ def run_show(args: argparse.Namespace) -> int:
         )
         console.print(Syntax(best["code"].rstrip(), "python", theme="ansi_dark", line_numbers=True))
     if summary["baselines"]:
-        text = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(summary["baselines"].items()))
+        text = plain(", ".join(f"{k} {_fmt(v)}" for k, v in sorted(summary["baselines"].items())))
         console.print(
             f"[bold]baselines[/bold]: {text}; human-normalized score "
             f"{_fmt(summary['human_normalized_score'])}"
@@ -199,13 +202,34 @@ def run_report(args: argparse.Namespace) -> int:
     workspace = open_workspace(args, args.run)
     assert workspace is not None
     run = workspace.store.get_run(args.run)
-    out = args.out or workspace.report_path(run.id)
+    out = _report_out(workspace, run.id, args.out)
     gif = args.gif
     if gif is None and not args.no_animation:
-        gif = ensure_best_animation(workspace.store, run.id, workspace.gif_path(run.id))
+        target = workspace.gif_path(run.id)
+        if workspace.readonly and not target.is_file():
+            target = out.with_suffix(".gif")  # beside the report: the run folder is read-only
+        gif = ensure_best_animation(workspace.store, run.id, target)
     path = write_report(workspace.store, run.id, out, gif_path=gif)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {path}", markup=False)
     return 0
+
+
+def _report_out(workspace: Workspace, run_id: str, out: str | None) -> Path:
+    """Where the report goes: ``--out`` (its folder created) or the run folder."""
+    if out is None:
+        if workspace.readonly:
+            raise ConfigError(
+                f"the workspace {workspace.root} is read-only, so the report cannot go in the "
+                "run folder; pass --out FILE somewhere you can write"
+            )
+        return workspace.report_path(run_id)
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(
+            f"--out {path} is a folder; give the report's file name, e.g. {path}/report.html"
+        )
+    writable_dir(path.parent if str(path.parent) else ".", "--out's folder")
+    return path
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -213,9 +237,15 @@ def run_export(args: argparse.Namespace) -> int:
 
     workspace = open_workspace(args, args.run)
     assert workspace is not None
-    result = export_run(workspace.store, workspace, args.run, args.out, candidate_id=args.candidate)
-    console.print(f"exported candidate #{result.candidate_id} to {result.out_dir}")
+    if args.out is None and workspace.readonly:
+        raise ConfigError(
+            f"the workspace {workspace.root} is read-only, so the export cannot go in the run "
+            "folder; pass --out DIR somewhere you can write"
+        )
+    out = writable_dir(args.out, "--out") if args.out is not None else None
+    result = export_run(workspace.store, workspace, args.run, out, candidate_id=args.candidate)
+    console.print(f"exported candidate #{result.candidate_id} to {result.out_dir}", markup=False)
     for path in (result.reward_path, result.checkpoint_path, result.readme_path):
         if path is not None:
-            console.print(f"  {path}")
+            console.print(f"  {path}", markup=False)
     return 0

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from rewardforge.cli.output import console, error_console, print_json
+from rewardforge.cli.output import console, error_console, plain, print_json
 from rewardforge.rewards.sandbox import sandbox_layers
 
 
@@ -41,7 +41,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
         for layer in layers:
             status = "active" if layer.active else "MISSING" if layer.required else "optional"
             style = "green" if layer.active else "bold red" if layer.required else "dim"
-            table.add_row(layer.name, f"[{style}]{status}[/{style}]", layer.detail)
+            table.add_row(plain(layer.name), f"[{style}]{status}[/{style}]", plain(layer.detail))
         console.print(table)
         if missing:
             names = ", ".join(layer.name for layer in missing)

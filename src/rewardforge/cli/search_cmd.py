@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from rewardforge.cli.live import LiveView
-from rewardforge.cli.output import console, print_json
+from rewardforge.cli.output import console, plain, print_json
 from rewardforge.cli.runs_cmd import add_workspace_argument
 from rewardforge.errors import ConfigError
 from rewardforge.runs import Workspace
@@ -125,7 +125,7 @@ def _print(result: SearchResult, as_json: bool) -> int:
 
 
 def print_summary(result: SearchResult) -> None:
-    console.print(f"run {result.run_id} finished", markup=False)
+    console.print(f"[bold]run {plain(result.run_id)}[/bold] finished")
     best = result.best
     if best is None:
         console.print("no candidate trained successfully; see `rewardforge show RUN`")

@@ -8,7 +8,7 @@ from typing import Any
 from rich.syntax import Syntax
 from rich.table import Table
 
-from rewardforge.cli.output import console, print_json
+from rewardforge.cli.output import console, plain, print_json
 from rewardforge.tasks import Task, get_task, list_tasks
 
 
@@ -25,6 +25,18 @@ def register(sub: Any) -> None:
     show.add_argument("task", help="task id or path to a task file")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=run_show)
+
+
+BUILTIN_ORIGIN = "builtin/"
+
+
+def task_file_note(path: str) -> str:
+    return (
+        f"{path} is code, like a setup.py: its variable sources, success code and environment "
+        "entry point run in this process, unsandboxed, when the task is checked, trained or "
+        "searched (only reward code runs in the sandbox). Read a task file from elsewhere before "
+        "you use it."
+    )
 
 
 def task_summary(task: Task) -> dict[str, Any]:
@@ -64,7 +76,9 @@ def run_tasks(args: argparse.Namespace) -> int:
         print_json([task_summary(t) for t in tasks])
         return 0
     table = Table(title="tasks")
-    rows = [(t.id, _env_label(t), t.fitness.kind, t.description) for t in tasks]
+    rows = [
+        (plain(t.id), plain(_env_label(t)), t.fitness.kind, plain(t.description)) for t in tasks
+    ]
     for i, col in enumerate(("id", "environment", "fitness")):
         width = max([len(col)] + [len(r[i]) for r in rows])
         table.add_column(col, no_wrap=True, min_width=width)
@@ -90,16 +104,19 @@ def run_show(args: argparse.Namespace) -> int:
         print_json(task_summary(task))
         return 0
     console.print(
-        f"[bold]{task.id}[/bold]  ({task.env.name}, {task.max_episode_steps} steps per episode)"
+        f"[bold]{plain(task.id)}[/bold]  ({plain(task.env.name)}, {task.max_episode_steps} steps "
+        "per episode)"
     )
-    console.print(task.description)
+    console.print(task.description, markup=False)
+    if task.source_file and not task.source_file.startswith(BUILTIN_ORIGIN):
+        console.print(f"[yellow]note:[/yellow] {plain(task_file_note(task.source_file))}")
     table = Table(title="variables (B = number of environments)")
     for col in ("name", "shape", "dtype", "unit", "description"):
         table.add_column(col, overflow="fold")
     for v in task.variables:
-        table.add_row(v.name, v.shape_text, v.dtype, v.unit, v.description)
+        table.add_row(*(plain(x) for x in (v.name, v.shape_text, v.dtype, v.unit, v.description)))
     console.print(table)
-    console.print(f"[bold]success[/bold]: {task.success.describe()}")
+    console.print(f"[bold]success[/bold]: {plain(task.success.describe())}")
     console.print(Syntax(task.success.code.rstrip(), "python", theme="ansi_dark"))
     console.print(
         f"[bold]fitness[/bold]: {task.fitness.kind} over {task.fitness.num_episodes} episodes"
@@ -108,6 +125,7 @@ def run_show(args: argparse.Namespace) -> int:
         "[bold]baselines[/bold]: env (the environment's own reward), sparse (1 on success, else 0)"
     )
     console.print(
-        f"[bold]budget[/bold]: {task.budget.num_steps} steps with {task.budget.trainer}, {task.budget.num_envs} environments"
+        f"[bold]budget[/bold]: {task.budget.num_steps} steps with {plain(task.budget.trainer)}, "
+        f"{task.budget.num_envs} environments"
     )
     return 0

@@ -11,9 +11,12 @@ from typing import Any
 
 from rich.table import Table
 
-from rewardforge.cli.output import console, print_json
+from rewardforge.cli import checks
+from rewardforge.cli.output import console, error_console, plain, print_json
 from rewardforge.errors import ConfigError
+from rewardforge.runs.workspace import writable_dir
 from rewardforge.tasks import Task, get_task
+from rewardforge.tasks.spec import MAX_EVAL_EPISODES, MAX_NUM_STEPS
 
 
 def register(sub: Any) -> None:
@@ -47,18 +50,26 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run_train)
 
 
+#: Most seeds one ``train`` trains (each is a member of the population).
+MAX_SEEDS = 1024
+
+
 def parse_seeds(text: str) -> list[int]:
     try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        count = int(text)
+        numbers = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise ConfigError(
             f"--seeds takes a count (3) or a comma list (0,1,2), got {text!r}"
         ) from None
-    if count < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {count}")
-    return list(range(count))
+    if "," in text:
+        seeds = numbers
+    else:
+        seeds = list(range(checks.count(numbers[0] if numbers else 0, "--seeds", MAX_SEEDS) or 0))
+    if not 1 <= len(seeds) <= MAX_SEEDS or not all(0 <= s < 2**32 for s in seeds):
+        raise ConfigError(
+            f"--seeds takes 1 to {MAX_SEEDS} seeds, each from 0 to 2**32 - 1, got {text!r}"
+        )
+    return seeds
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -112,16 +123,19 @@ def summarize(results: list[Any]) -> dict[str, Any]:
 def run_train(args: argparse.Namespace) -> int:
     from rewardforge.rl import make_trainer
 
+    checks.count(args.steps, "--steps", MAX_NUM_STEPS)
+    checks.count(args.eval_episodes, "--eval-episodes", MAX_EVAL_EPISODES)
+    seeds = parse_seeds(args.seeds)
+    out = writable_dir(args.out, "--out") if args.out else None
     task = get_task(args.task)
-    reward = load_reward_spec(args.reward, task)
     name = args.trainer or task.budget.trainer
     trainer = make_trainer(name, task, device=args.device, **parse_overrides(args.set))
-    steps = args.steps or task.budget.num_steps
-    out = Path(args.out) if args.out else None
+    steps = task.budget.num_steps if args.steps is None else args.steps
+    reward = load_reward_spec(args.reward, task)
     try:
         results = trainer.train(
             [reward],
-            parse_seeds(args.seeds),
+            seeds,
             steps,
             log_dir=out,
             progress=not args.json and sys.stderr.isatty(),
@@ -144,15 +158,24 @@ def run_train(args: argparse.Namespace) -> int:
         (out / "results.json").write_text(json.dumps(payload, indent=2, default=str))
     if args.json:
         print_json(payload)
-        return 0
-    _print_table(task, summary, results)
+    else:
+        _print_table(task, summary, results)
+    if summary["errors"]:  # a reward that failed is a failed training, whatever the table says
+        error_console.print(
+            f"error: the reward failed in {len(summary['errors'])} of {len(results)} trainings "
+            "(see above); its fitness is not the reward's",
+            markup=False,
+        )
+        return 1
     return 0
 
 
 def _print_table(task: Task, summary: dict[str, Any], results: list[Any]) -> None:
     table = Table(
-        title=f"{task.id}: {summary['reward']} reward, {summary['trainer']}, "
-        f"{summary['steps']} steps per seed"
+        title=plain(
+            f"{task.id}: {summary['reward']} reward, {summary['trainer']}, "
+            f"{summary['steps']} steps per seed"
+        )
     )
     for col in ("seed", task.fitness.kind, "return", "length", "wall s"):
         table.add_column(col, justify="right")
@@ -176,4 +199,4 @@ def _print_table(task: Task, summary: dict[str, Any], results: list[Any]) -> Non
     )
     console.print(table)
     for err in s["errors"]:
-        console.print(f"[red]reward failed[/red]: {err}")
+        console.print(f"[red]reward failed[/red]: {plain(err)}")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rewardforge.designers.base import DesignContext, Proposal
 from rewardforge.errors import ConfigError
+from rewardforge.rewards.program import read_program_file
 
 SUFFIXES = (".py", ".txt", ".md")
 
@@ -40,7 +41,8 @@ class ReplayDesigner:
 
     @classmethod
     def from_path(cls, source: str | Path) -> ReplayDesigner:
-        return cls([(str(p), p.read_text(encoding="utf-8")) for p in _files(Path(source))])
+        files = _files(Path(source))
+        return cls([(str(p), read_program_file(p, "replay file")) for p in files])
 
     @classmethod
     def from_codes(

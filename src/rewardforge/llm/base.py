@@ -44,6 +44,7 @@ from rewardforge.llm.types import (
     Usage,
 )
 from rewardforge.llm.usage import UsageMeter
+from rewardforge.llm.waiting import waiting_notice
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ DEFAULT_MAX_TOKENS = 2048
 DEFAULT_CONCURRENCY = 4
 #: Samples asked for in one request when the provider supports ``n``.
 MAX_N_PER_REQUEST = 16
+#: Rough prompt size, for the worst-case cost checked before a request is sent.
+CHARS_PER_TOKEN = 4
+TOKENS_PER_IMAGE = 1000
 
 Outcome = Completion | SampleFailure
 
@@ -102,6 +106,12 @@ class ChatModel:
     def spec(self) -> str:
         return f"{self.provider}/{self.model}"
 
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for messages (providers with a base URL say which)."""
+        url = getattr(self, "base_url", None)
+        return str(url) if url else f"{self.provider}'s default endpoint"
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
 
@@ -150,6 +160,8 @@ class ChatModel:
                 missing.append(index)
             else:
                 outcomes[index] = found
+        if missing and self.meter is not None:  # in replay too: it stops where the run did
+            self.meter.check_affordable(self.model, *self._worst_case(messages, params, missing))
         if missing and self.cache is not None and self.cache.mode == "replay":
             for index in missing:
                 outcomes[index] = SampleFailure(index, self._miss(key, index, messages))
@@ -159,6 +171,17 @@ class ChatModel:
         return self._collect(outcomes)
 
     # --- internals -----------------------------------------------------------------------
+    def _worst_case(
+        self, messages: Sequence[Message], params: Mapping[str, Any], missing: list[int]
+    ) -> tuple[int, int]:
+        """Prompt tokens (estimated: 4 characters a token, 1,000 an image) of the requests for
+        ``missing`` samples, and the most completion tokens they may use."""
+        chars = sum(len(m.content) for m in messages)
+        images = sum(len(m.images) for m in messages)
+        prompt = -(-chars // CHARS_PER_TOKEN) + TOKENS_PER_IMAGE * images
+        requests = -(-len(missing) // MAX_N_PER_REQUEST) if self._use_n else len(missing)
+        return prompt * requests, int(params["max_tokens"]) * len(missing)
+
     def _prepare(
         self, messages: Sequence[Message], n: int, max_tokens: int, images: tuple[Image, ...]
     ) -> list[Message]:
@@ -294,8 +317,13 @@ class ChatModel:
         if self.meter is not None:
             self.meter.check()
         n = len(indices)
+
+        def send(timeout_s: float) -> RawResponse:
+            with waiting_notice(self.spec, self.endpoint, timeout_s):
+                return self._send(messages, params, n, timeout_s)
+
         raw = call_with_retry(
-            lambda timeout_s: self._send(messages, params, n, timeout_s),
+            send,
             self.retry,
             describe=f"request to {self.spec}",
             deadline=deadline,

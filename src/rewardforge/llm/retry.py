@@ -89,6 +89,11 @@ class RetryPolicy:
     timeout_s: float = DEFAULT_TIMEOUT_S
     deadline_s: float = DEFAULT_DEADLINE_S
 
+    @classmethod
+    def with_timeout(cls, timeout_s: float | None) -> RetryPolicy:
+        """The default policy, with ``timeout_s`` per request when given."""
+        return cls() if timeout_s is None else cls(timeout_s=float(timeout_s))
+
     def backoff_s(self, attempt: int, retry_after_s: float | None, rng: random.Random) -> float:
         """Full-jitter exponential backoff; a server's Retry-After is a lower bound."""
         ceiling = min(self.backoff_max_s, self.backoff_base_s * (2**attempt))
@@ -146,7 +151,7 @@ def call_with_retry(
         f"{describe} kept failing: {last} (gave up after {attempt + 1} attempt(s), "
         f"deadline {policy.deadline_s:g}s, request timeout {policy.timeout_s:g}s). "
         "The provider may be overloaded or unreachable; try again later, lower the "
-        "concurrency, or raise timeout_s/deadline_s.",
+        "concurrency, or raise the request timeout (--request-timeout) or deadline_s.",
         status_code=last.status_code,
         request_id=last.request_id,
     )

@@ -141,6 +141,25 @@ class UsageMeter:
             return f"cost budget spent: ${self._cost:.4f} of ${self.max_cost_usd:.4f} used"
         return None
 
+    def check_affordable(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
+        """Before sending: raise :class:`BudgetExceededError` when a request that may use
+        ``prompt_tokens`` (an estimate) and up to ``completion_tokens`` could cost more than
+        what is left of the cost budget, so the budget is never overspent."""
+        price = find_price(model, self.prices)
+        if self.max_cost_usd is None or price is None:
+            return
+        worst = price.cost(Usage(prompt_tokens, completion_tokens))
+        with self._lock:
+            left = self.max_cost_usd - self._cost
+        if worst > left:
+            raise BudgetExceededError(
+                f"cost budget: the next request to {model} could cost up to ${worst:.6f} (about "
+                f"{prompt_tokens} prompt tokens and at most {completion_tokens} completion "
+                f"tokens), more than the ${max(left, 0.0):.6f} left of ${self.max_cost_usd:g}; "
+                "it was not sent, and the search ends with the candidates it has. Raise "
+                "--max-cost to continue"
+            )
+
     def check(self) -> None:
         reason = self.exceeded()
         if reason is not None:

@@ -143,5 +143,6 @@ def ensure_best_animation(store: RunStore, run_id: str, path: str | Path) -> Pat
         return animate_candidate(store, run_id, path)
     except RunError as exc:
         logger.info("no animation for run %s: %s", run_id, exc)
-        store.update_run_summary(run_id, {"animation_error": str(exc)})
+        if not store.readonly:  # a read-only workspace is only read
+            store.update_run_summary(run_id, {"animation_error": str(exc)})
         return None

@@ -1,13 +1,19 @@
-"""Operating-system layers the sandbox worker puts around itself before it runs any reward code.
+"""Operating-system layers the sandbox processes put around themselves before any reward code runs.
 
 Loaded by ``worker.py`` from its own folder (standard library and ``pyseccomp`` only). Each layer
 reports ``[active, detail]``; the parent decides whether a missing layer is fatal (strict mode).
 
+Two kinds of process: the *template* (one per sandbox; it never runs reward code) and one
+*program worker* per reward program, forked from the template. ``confine`` sets up the template.
 Order matters: resource limits; a new network namespace while still privileged; drop to an
 unprivileged user (when root) and a new user namespace; no_new_privs; Landlock with no allowed
-path (no file can be opened, created or listed, no TCP, no signals outside the worker); last the
-seccomp filter, which kills the process on exec, fork, socket, ptrace and their kind, denies
-opening files, and answers EPERM to every system call that is not on its list.
+path (no file can be opened, created or listed, no TCP, no signals outside its domain); last the
+seccomp filter, which kills the process on exec, socket, ptrace and their kind, denies opening
+files, and answers EPERM to every system call that is not on its list. The template's filter
+also lets it fork, receive descriptors and stack filters; ``confine_program`` then, in each
+forked worker, adds a Landlock domain of its own (no signals to the template or its siblings)
+and a second seccomp filter that takes exactly those back, so reward code meets the same rules
+as before and cannot reach another program's process.
 """
 
 from __future__ import annotations
@@ -55,6 +61,22 @@ KILLED = (  # noqa: SIM905
 
 #: File creation and opening: refused with EACCES (an ordinary PermissionError in Python).
 DENIED_FILES = ["open", "openat", "openat2", "creat"]
+
+#: What only the template may do (fork program workers, receive their descriptors, reap them,
+#: confine them further); the filter of every program worker kills the process on each of them.
+TEMPLATE_ONLY = (  # noqa: SIM905
+    "wait4 waitid recvmsg sendmsg recvfrom sendto seccomp prctl landlock_create_ruleset "
+    "landlock_add_rule landlock_restrict_self"
+).split()
+#: prctl options the template may use (parent-death signal, no_new_privs, seccomp).
+PR_GET_SECCOMP, PR_SET_SECCOMP, PR_GET_NO_NEW_PRIVS = 21, 22, 39
+TEMPLATE_PRCTL = (
+    PR_SET_PDEATHSIG,
+    PR_GET_SECCOMP,
+    PR_SET_SECCOMP,
+    PR_SET_NO_NEW_PRIVS,
+    PR_GET_NO_NEW_PRIVS,
+)
 
 
 def _libc() -> ctypes.CDLL:
@@ -138,49 +160,107 @@ def apply_landlock(libc: ctypes.CDLL) -> list:
     return [True, f"ABI {abi}: " + ", ".join(parts)]
 
 
-def apply_seccomp(sc) -> list:  # noqa: ANN001 - the pyseccomp module or why it is missing
-    if isinstance(sc, str):
-        return [False, f"pyseccomp / libseccomp unavailable: {sc}"]
-    pid = os.getpid()
-    filt = sc.SyscallFilter(defaction=sc.ERRNO(errno.EPERM))
-
+def _rules(filt):  # noqa: ANN001, ANN202 - a pyseccomp SyscallFilter
     def rule(action: int, name: str, *args: object) -> None:
         with contextlib.suppress(OSError, ValueError, RuntimeError):  # unknown on this arch
             filt.add_rule(action, name, *args)
 
+    return rule
+
+
+def apply_seccomp(sc, *, template: bool = False) -> list:  # noqa: ANN001 - pyseccomp or why not
+    """The filter of a process that runs reward code; with ``template``, the template's filter,
+    which also allows what only the template needs (``TEMPLATE_ONLY``, fork, any signal within
+    its Landlock domain): every program worker stacks ``program_filter`` on top of it."""
+    if isinstance(sc, str):
+        return [False, f"pyseccomp / libseccomp unavailable: {sc}"]
+    pid = os.getpid()
+    filt = sc.SyscallFilter(defaction=sc.ERRNO(errno.EPERM))
+    rule = _rules(filt)
     for name in ALLOWED:
         rule(sc.ALLOW, name)
     for name in KILLED:
-        rule(sc.KILL_PROCESS, name)
+        if not (template and name in TEMPLATE_ONLY):
+            rule(sc.KILL_PROCESS, name)
+    if template:
+        for name in TEMPLATE_ONLY:
+            if name != "prctl":
+                rule(sc.ALLOW, name)
+        for option in TEMPLATE_PRCTL:
+            rule(sc.ALLOW, "prctl", sc.Arg(0, sc.EQ, option))
     for name in DENIED_FILES:
         rule(sc.ERRNO(errno.EACCES), name)
     # fstat() is fstatat(fd, "", AT_EMPTY_PATH) in glibc: allow that form only, not paths.
     rule(sc.ALLOW, "newfstatat", sc.Arg(3, sc.MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH))
     rule(sc.ALLOW, "fstat")
     rule(sc.ALLOW, "statx", sc.Arg(2, sc.MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH))
-    # threads yes, processes no; clone3 hides its flags, so glibc is told to fall back to clone.
+    # threads yes, processes no (the template forks); clone3 hides its flags, so glibc is told
+    # to fall back to clone.
     rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, CLONE_THREAD))
-    rule(sc.KILL_PROCESS, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
+    fork = sc.ALLOW if template else sc.KILL_PROCESS
+    rule(fork, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
     rule(sc.ERRNO(errno.ENOSYS), "clone3")
-    # signals only to itself
-    for name in ("kill", "tgkill"):
-        rule(sc.ALLOW, name, sc.Arg(0, sc.EQ, pid))
-        rule(sc.KILL_PROCESS, name, sc.Arg(0, sc.NE, pid))
+    if template:  # signals within its Landlock domain; each program worker narrows this
+        for name in ("kill", "tgkill"):
+            rule(sc.ALLOW, name)
+    else:
+        _signal_self_only(sc, rule, pid)
     rule(sc.ALLOW, "prlimit64", sc.Arg(2, sc.EQ, 0))  # read limits, never set them
     rule(sc.KILL_PROCESS, "prlimit64", sc.Arg(2, sc.NE, 0))
     try:
         filt.load()
     except OSError as exc:
         return [False, f"seccomp_load failed: {exc}"]
+    if template:
+        return [True, "kill on exec, socket, ptrace; no file opens; forks only program workers"]
     return [True, "kill on exec, fork, socket, ptrace, signals to others; no file opens"]
 
 
-def confine(config: dict) -> dict:
-    """Apply every layer this machine supports; returns ``{layer: [active, detail]}``."""
+def _signal_self_only(sc, rule, pid: int) -> None:  # noqa: ANN001
+    for name in ("kill", "tgkill"):
+        rule(sc.ALLOW, name, sc.Arg(0, sc.EQ, pid))
+        rule(sc.KILL_PROCESS, name, sc.Arg(0, sc.NE, pid))
+
+
+def program_filter(sc) -> None:  # noqa: ANN001 - the pyseccomp module
+    """Stacked on the template's filter in a program worker: what the template may do and a
+    program may not (fork, reap, descriptors over sockets, prctl, new filters, signals to any
+    other process) kills the process. Raises ``OSError`` when it cannot be loaded."""
+    filt = sc.SyscallFilter(defaction=sc.ALLOW)  # the template's filter still applies below
+    rule = _rules(filt)
+    for name in TEMPLATE_ONLY:
+        rule(sc.KILL_PROCESS, name)
+    rule(sc.KILL_PROCESS, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
+    _signal_self_only(sc, rule, os.getpid())
+    filt.load()
+
+
+def confine_program(sc, landlock: bool, libc: ctypes.CDLL | None = None) -> None:  # noqa: ANN001
+    """In a program worker just forked from the template, before any reward code: die with the
+    template, a Landlock domain of its own (when the template has Landlock) and the program
+    filter (when the template has seccomp). Raises ``OSError`` on any failure."""
+    libc = libc or _libc()
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if landlock:
+        active, detail = apply_landlock(libc)
+        if not active:
+            raise OSError(errno.EPERM, detail)
+    if not isinstance(sc, str):
+        program_filter(sc)
+
+
+def load_seccomp():  # noqa: ANN201 - the pyseccomp module, or why it is missing
     try:  # imported before Landlock closes the file system
         import pyseccomp as sc
     except (ImportError, OSError) as exc:
-        sc = str(exc)
+        return str(exc)
+    return sc
+
+
+def confine(config: dict, *, template: bool = False) -> dict:
+    """Apply every layer this machine supports; returns ``{layer: [active, detail]}``."""
+    sc = load_seccomp()
     libc = _libc()
     layers: dict[str, list] = {"resource limits": set_limits(config)}
     try:
@@ -190,5 +270,5 @@ def confine(config: dict) -> dict:
         layers["unprivileged user"] = [False, str(exc)]
     layers["no_new_privs"] = no_new_privs(libc)
     layers["landlock"] = apply_landlock(libc)
-    layers["seccomp"] = apply_seccomp(sc)
+    layers["seccomp"] = apply_seccomp(sc, template=template)
     return layers

@@ -158,8 +158,18 @@ def _unfenced(text: str) -> str | None:
     return _dedent("\n".join(lines[index:end]))
 
 
+#: Longest model answer (or file) searched for reward code; the code itself is limited further
+#: (``program.MAX_PROGRAM_BYTES``).
+MAX_ANSWER_CHARS = 2_000_000
+
+
 def extract_code(answer: str) -> str:
     """The reward code in ``answer``; raises ``RewardExtractionError`` when there is none."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        raise RewardExtractionError(
+            f"the answer is {len(answer):,} characters long, more than the {MAX_ANSWER_CHARS:,} "
+            "read for a reward program; answer with the code of one compute_reward"
+        )
     text = _strip_reasoning(answer)
     blocks = _blocks(text)
     with_entry = [b for b in blocks if _DEF.search(b)]

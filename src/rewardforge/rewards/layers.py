@@ -16,6 +16,7 @@ REQUIRED_LAYERS = (
     "no_new_privs",
     "landlock",
     "seccomp",
+    "program isolation",
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from rewardforge.errors import ConfigError, did_you_mean
 from rewardforge.rewards.base import BASELINES, RewardFunction, get_baseline
 from rewardforge.rewards.extract import extract_code
-from rewardforge.rewards.program import RewardProgram
+from rewardforge.rewards.program import RewardProgram, read_program_file
 from rewardforge.rewards.sandbox import RewardSandbox, SandboxedReward
 from rewardforge.tasks.spec import Task
 
@@ -17,10 +17,7 @@ def read_reward_source(path: str | Path) -> str:
     """Reward code from a file: a ``.py`` module as is, anything else (a model's answer saved
     to a file) through ``extract_code``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read reward file {path}: {exc.strerror}") from None
+    text = read_program_file(path)
     if path.suffix == ".py" and "```" not in text:
         try:
             ast.parse(text)

@@ -6,12 +6,51 @@ import hashlib
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rewardforge.errors import ConfigError, RewardRejectedError
 from rewardforge.rewards.lint import lint_reward
 
 if TYPE_CHECKING:
     from rewardforge.tasks.spec import Task
+
+
+#: The largest reward program (or file holding one) accepted, in bytes: a reward is a page of
+#: numpy, or a small learned network with its weights inlined (the preference strategy's export
+#: of a 3-member 64x64 ensemble is about 220 kB); a bigger text is a mistake or an attack,
+#: refused before it is parsed (1 MB of code lints in about 1.5 s here).
+MAX_PROGRAM_BYTES = 1_000_000
+
+
+def check_program_size(text: str, what: str = "the reward program") -> None:
+    """Raise ``RewardRejectedError`` for a text too large to be a reward program."""
+    if len(text) > MAX_PROGRAM_BYTES:
+        raise RewardRejectedError(
+            f"{what} is {len(text):,} characters long; a reward program may be at most "
+            f"{MAX_PROGRAM_BYTES:,}. Write it shorter"
+        )
+
+
+def read_program_file(path: str | Path, what: str = "reward file") -> str:
+    """The text of a reward file (or a saved model answer), refused when it is too large or
+    not text, with the reason (``ConfigError``)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_PROGRAM_BYTES:
+            raise ConfigError(
+                f"{what} {path} is {size:,} bytes; a reward program may be at most "
+                f"{MAX_PROGRAM_BYTES:,}. Is it the right file?"
+            )
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{what} {path} is not a text file (it is not UTF-8); give a .py file or a saved "
+            "model answer"
+        ) from None
 
 
 def normalize_source(source: str) -> str:
@@ -55,5 +94,6 @@ class RewardProgram:
 
     @classmethod
     def from_variables(cls, source: str, variable_names: Sequence[str]) -> RewardProgram:
+        check_program_size(source)
         linted = lint_reward(normalize_source(source), variable_names)
         return cls(source=linted.source, params=linted.params, helpers=linted.helpers)

@@ -1,19 +1,21 @@
-"""``RewardSandbox``: untrusted reward programs run in one confined worker process.
+"""``RewardSandbox``: untrusted reward programs, each in its own confined worker process.
 
-One long-lived worker per sandbox holds every program added to it and evaluates batches; see
-``worker.py`` and ``confinement.py`` for what the worker can and cannot do, ``channel.py`` for
-the transport and ``replies.py`` for the checks on everything that comes back. A failed reward
-is returned or raised as a specific ``RewardError``; it never takes the caller down. A stuck or
-dead worker is killed and a fresh one started (programs are loaded into it again); a program
-that made a forbidden system call or ended the worker is quarantined.
+A sandbox starts one confined *template* process; every program added to it gets a *program
+worker* forked from that template (about a millisecond), which holds that program alone, so
+no candidate can reach another's code, state or results. See ``template.py``, ``worker.py`` and
+``confinement.py`` for what the processes can and cannot do, ``channel.py`` for the transport
+and ``replies.py`` for the checks on everything that comes back. A failed reward is returned or
+raised as a specific ``RewardError``; it never takes the caller down. A stuck or dead worker is
+killed and a fresh one forked (the program is loaded into it again); a program that made a
+forbidden system call or ended its worker is quarantined.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-import struct
 import sys
 import threading
 import time
@@ -26,13 +28,14 @@ from rewardforge.errors import (
     ConfigError,
     RewardError,
     RewardTimeoutError,
+    RewardWorkerDiedError,
     SandboxUnavailableError,
 )
 from rewardforge.rewards import worker as proto
 from rewardforge.rewards.base import RewardOutput
-from rewardforge.rewards.channel import WorkerChannel, WorkerGone, WorkerLate
+from rewardforge.rewards.channel import TemplateProcess, WorkerChannel, WorkerGone, WorkerLate
 from rewardforge.rewards.layers import REQUIRED_LAYERS, LayerStatus, describe_layers
-from rewardforge.rewards.program import RewardProgram
+from rewardforge.rewards.program import RewardProgram, check_program_size
 from rewardforge.rewards.replies import (
     OutputWindow,
     ProtocolError,
@@ -56,21 +59,34 @@ __all__ = [
 ]
 
 SandboxMode = Literal["strict", "default"]
-_ALIGN = 64
+
+
+class _Slot:
+    """One program of a sandbox: its worker (None until started, or after it died) and what
+    the parent learned about it."""
+
+    __slots__ = ("channel", "components", "program", "quarantined", "row_mode")
+
+    def __init__(self, program: RewardProgram) -> None:
+        self.program = program
+        self.channel: WorkerChannel | None = None
+        self.components: tuple[str, ...] | None = None
+        self.row_mode = False
+        self.quarantined: RewardError | None = None
 
 
 class RewardSandbox:
-    """A confined worker holding several reward programs.
+    """Confined workers for several reward programs, one process each.
 
     Args:
         deadline_s: hard wall-clock limit for one program on one batch (and for loading it).
-        memory_mb: address-space limit of the worker.
-        cpu_s: total CPU-time limit of the worker (a backstop; deadlines act first).
+        memory_mb: address-space limit of each worker.
+        cpu_s: CPU-time limit of each worker (a backstop; deadlines act first).
         bounds: allowed range of the reward and every component, per row.
         max_components: most named components a program may return.
         mode: ``"strict"`` raises ``SandboxUnavailableError`` when a layer is missing;
             ``"default"`` logs a loud warning and runs with the layers it has.
-        startup_timeout_s: how long a worker may take to start and confine itself.
+        startup_timeout_s: how long the template may take to start and confine itself.
     """
 
     def __init__(
@@ -91,9 +107,10 @@ class RewardSandbox:
             )
         if mode not in ("strict", "default"):
             raise ConfigError(f"sandbox mode must be 'strict' or 'default', got {mode!r}")
-        if deadline_s <= 0 or memory_mb < 256 or cpu_s < 1:
+        if not (0 < deadline_s < math.inf) or memory_mb < 256 or cpu_s < 1:
             raise ConfigError(
-                "deadline_s must be positive, memory_mb at least 256 and cpu_s at least 1"
+                f"deadline_s must be a positive number of seconds (got {deadline_s}), memory_mb "
+                f"at least 256 and cpu_s at least 1"
             )
         if not bounds[0] < bounds[1]:
             raise ConfigError(f"bounds must be (low, high) with low < high, got {bounds}")
@@ -105,68 +122,31 @@ class RewardSandbox:
         self.mode = mode
         self.startup_timeout_s = startup_timeout_s
         self.num_restarts = 0
-        self._programs: dict[int, RewardProgram] = {}
-        self._components: dict[int, tuple[str, ...]] = {}
-        self._row_mode: set[int] = set()
-        self._quarantined: dict[int, RewardError] = {}
-        self._loaded: set[int] = set()
+        self._slots: dict[int, _Slot] = {}
         self._next_key = 1
         self._lock = threading.RLock()
         self._closed = False
         self._warned = False
-        self._dirty = True
-        self._requests: dict[tuple, tuple[bytes, list[int], OutputWindow]] = {}
-        self._channel: WorkerChannel | None = self._start()
-        self.layers = self._ready()
+        self._template: TemplateProcess | None = None
+        self.layers = self._start_template()
 
-    # --- worker lifecycle ------------------------------------------------------------------
-    def _start(self) -> WorkerChannel:
-        return WorkerChannel(
+    # --- processes -------------------------------------------------------------------------
+    def _start_template(self) -> list[LayerStatus]:
+        template = TemplateProcess(
             memory_mb=self.memory_mb, cpu_s=self.cpu_s, max_components=self.max_components
         )
-
-    def _ready(self) -> list[LayerStatus]:
-        """Wait for the current worker, check its layers, load the programs it lacks."""
-        if self._closed:
-            raise ConfigError("this RewardSandbox is closed")
-        if self._channel is not None and not self._channel.alive():
-            # died between calls (killed from outside, or its parent thread ended): not the
-            # fault of any program, so start a fresh worker without blaming one
-            logger.warning("sandbox worker %d died while idle; restarting it", self._channel.pid)
-            self._restart()
-        if not self._dirty:
-            return self.layers
-        while True:
-            if self._channel is None:
-                self._channel = self._start()
-            channel = self._channel
-            layers = self._check_layers(channel)
-            for key in [k for k in self._programs if k not in self._loaded]:
-                if key not in self._quarantined:
-                    error = self._load(key)
-                    if error is not None:
-                        self._quarantined[key] = error
-                if self._channel is not channel:  # loading it killed the worker: start over
-                    break
-            else:
-                self._dirty = False
-                return layers
-
-    def _check_layers(self, channel: WorkerChannel) -> list[LayerStatus]:
         try:
-            report = channel.wait_ready(self.startup_timeout_s)
+            report = template.wait_ready(self.startup_timeout_s)
         except (WorkerGone, WorkerLate, ValueError) as exc:
-            code = channel.kill()
-            self._channel = None
+            template.close()
             raise SandboxUnavailableError(
-                f"the sandbox worker failed to start (exit status {code}: {exc}); run "
+                f"the sandbox failed to start (exit status {template.proc.poll()}: {exc}); run "
                 f"'rewardforge sandbox' to see which layers this machine supports"
             ) from None
         layers = describe_layers(report)
         missing = [layer for layer in layers if layer.required and not layer.active]
         if missing and self.mode == "strict":
-            channel.close(graceful=False)
-            self._channel = None
+            template.close()
             raise SandboxUnavailableError(
                 "sandbox mode 'strict' needs every layer, but these are not active here: "
                 + "; ".join(f"{m.name} ({m.detail})" for m in missing)
@@ -181,22 +161,69 @@ class RewardSandbox:
                     m.name,
                     m.detail,
                 )
+        self._template = template
         return layers
 
-    def _restart(self) -> None:
-        """Kill the current worker (if any) and start its successor without waiting for it."""
-        if self._channel is not None:
-            self._channel.close(graceful=False)
-        self.num_restarts += 1
-        self._dirty = True
-        self._loaded = set()
-        self._channel = self._start()
+    def _fork(self) -> WorkerChannel:
+        """A fresh program worker; a template that died (killed from outside) is replaced."""
+        if self._closed:
+            raise ConfigError("this RewardSandbox is closed")
+        for attempt in (0, 1):
+            if self._template is None or not self._template.alive():
+                if self._template is not None:
+                    logger.warning("sandbox template %d died; restarting it", self._template.pid)
+                    self._template.close()
+                    self.num_restarts += 1
+                self.layers = self._start_template()
+            assert self._template is not None
+            try:
+                channel = WorkerChannel(
+                    self._template,
+                    timeout=self.startup_timeout_s,
+                    max_shm=self.memory_mb * (1 << 20) // 2,
+                )
+                channel.wait_ready(self.startup_timeout_s)
+                return channel
+            except (WorkerGone, WorkerLate, ValueError) as exc:
+                if attempt:
+                    raise SandboxUnavailableError(
+                        f"the sandbox could not start a worker ({exc}); run 'rewardforge "
+                        f"sandbox' to see which layers this machine supports"
+                    ) from None
+                self._template.close()
+        raise AssertionError("unreachable")
 
-    def _fail(self, key: int, exc: Exception, *, alone: bool = True) -> RewardError:
-        """The worker died, broke the protocol or was late while running ``key``."""
-        assert self._channel is not None
+    def _start(self, key: int, slot: _Slot) -> RewardError | None:
+        """Fork a worker for ``slot`` and load its program; the error when that fails."""
+        channel = slot.channel = self._fork()
+        program = slot.program
+        body = proto.KEY.pack(key) + json.dumps(
+            {"source": program.source, "params": list(program.params)}
+        ).encode("utf-8")
+        try:
+            seq = channel.send(proto.OP_ADD, body)
+            reply = channel.receive(time.monotonic() + self.deadline_s, seq)
+            if reply.status in (proto.ST_OK, proto.ST_OK_ROW):
+                return None
+            if reply.status == proto.ST_MEMORY:
+                raise WorkerGone(proto.EXIT_MEMORY, "memory")
+            error = error_from_reply(reply.status, parse_detail(reply.body, key), program.source)
+        except (WorkerGone, WorkerLate, ProtocolError) as exc:
+            return self._fail(slot, exc)
+        self._stop(slot)
+        return error
+
+    def _stop(self, slot: _Slot) -> None:
+        if slot.channel is not None:
+            slot.channel.close()
+            slot.channel = None
+
+    def _fail(self, slot: _Slot, exc: Exception) -> RewardError:
+        """The worker died, broke the protocol or was late while running ``slot``'s program."""
+        channel = slot.channel
+        assert channel is not None
         if isinstance(exc, WorkerLate):
-            self._channel.kill()
+            channel.kill()
             error: RewardError = RewardTimeoutError(
                 f"compute_reward did not return within {self.deadline_s:g} s (an endless loop, "
                 f"or too slow for the batch); the worker was killed and restarted",
@@ -204,76 +231,65 @@ class RewardSandbox:
             )
         else:
             detail = f"protocol: {exc}" if isinstance(exc, ProtocolError) else str(exc)
-            code = self._channel.kill()
+            code = channel.kill()
             if isinstance(exc, WorkerGone) and exc.detail.startswith("reply"):
                 detail = f"protocol: {exc.detail}"
-            error = died_error(code, detail, memory_mb=self.memory_mb, cpu_s=self.cpu_s)
-            if error.reason == "protocol" and not alone:
-                # a stale or forged reply may come from another program in the same batch
-                error.quarantined = False
-            if error.quarantined:
-                self._quarantined[key] = error
-        logger.info("sandbox program %d failed (%s); restarting the worker", key, error.kind)
-        self._restart()
+            if code is None and (self._template is None or not self._template.alive()):
+                error = RewardWorkerDiedError(
+                    "the sandbox's template process died while the reward ran (killed from "
+                    "outside?), taking the worker with it; the program is not blamed",
+                    reason="sandbox",
+                )
+            else:
+                error = died_error(code, detail, memory_mb=self.memory_mb, cpu_s=self.cpu_s)
+            if error.quarantined:  # its own worker: nobody else's program could have done it
+                slot.quarantined = error
+        logger.info("sandbox program %s failed (%s); worker killed", slot.program.name, error.kind)
+        self._stop(slot)
+        self.num_restarts += 1
         return error
 
     # --- programs --------------------------------------------------------------------------
-    def _load(self, key: int) -> RewardError | None:
-        program = self._programs[key]
-        body = proto.KEY.pack(key) + json.dumps(
-            {"source": program.source, "params": list(program.params)}
-        ).encode("utf-8")
-        assert self._channel is not None
-        try:
-            seq = self._channel.send(proto.OP_ADD, body)
-            reply = self._channel.receive(time.monotonic() + self.deadline_s, seq)
-            if reply.status in (proto.ST_OK, proto.ST_OK_ROW):
-                self._loaded.add(key)
-                return None
-            if reply.status == proto.ST_MEMORY:
-                raise WorkerGone(proto.EXIT_MEMORY, "memory")
-            return error_from_reply(reply.status, parse_detail(reply.body, key), program.source)
-        except (WorkerGone, WorkerLate, ProtocolError) as exc:
-            return self._fail(key, exc)
-
     def add(self, program: RewardProgram) -> int:
-        """Load ``program`` into the worker; returns its key. Raises the ``RewardError`` of a
+        """Start a worker for ``program``; returns its key. Raises the ``RewardError`` of a
         program whose module-level code fails, loops or breaks out."""
+        check_program_size(program.source)
         with self._lock:
-            self._ready()
             key = self._next_key
             self._next_key += 1
-            self._programs[key] = program
-            error = self._load(key)
+            slot = _Slot(program)
+            error = self._start(key, slot)
             if error is not None:
-                del self._programs[key]
-                self._quarantined.pop(key, None)
+                self._stop(slot)
                 raise error
+            self._slots[key] = slot
             return key
 
     def remove(self, key: int) -> None:
+        """End ``key``'s worker and forget the program."""
         with self._lock:
-            self._programs.pop(key, None)
-            self._components.pop(key, None)
-            self._quarantined.pop(key, None)
-            if key in self._loaded and self._channel is not None:
-                self._loaded.discard(key)
-                try:
-                    seq = self._channel.send(proto.OP_REMOVE, proto.KEY.pack(key))
-                    self._channel.receive(time.monotonic() + self.deadline_s, seq)
-                except (WorkerGone, WorkerLate):
-                    self._restart()
+            slot = self._slots.pop(key, None)
+            if slot is not None:
+                self._stop(slot)
 
     def components(self, key: int) -> tuple[str, ...] | None:
         """Component names of ``key`` after its first successful call, else None."""
-        return self._components.get(key)
+        slot = self._slots.get(key)
+        return slot.components if slot is not None else None
 
     def row_mode(self, key: int) -> bool:
         """Whether ``key`` turned out to be single-sample code, evaluated row by row."""
-        return key in self._row_mode
+        slot = self._slots.get(key)
+        return slot is not None and slot.row_mode
 
     def quarantined(self, key: int) -> RewardError | None:
-        return self._quarantined.get(key)
+        slot = self._slots.get(key)
+        return slot.quarantined if slot is not None else None
+
+    def pid(self, key: int) -> int | None:
+        """The process id of ``key``'s worker (None while it has none)."""
+        slot = self._slots.get(key)
+        return slot.channel.pid if slot is not None and slot.channel is not None else None
 
     # --- evaluation ------------------------------------------------------------------------
     def evaluate(self, key: int, transition: Mapping[str, np.ndarray]) -> RewardOutput:
@@ -286,144 +302,123 @@ class RewardSandbox:
     def evaluate_many(
         self, keys: Sequence[int], transition: Mapping[str, np.ndarray]
     ) -> list[RewardOutput | RewardError]:
-        """Rewards of several programs for one batch in one round trip; a failure is returned
-        in its program's place, the others still run."""
+        """Rewards of several programs for one batch, their workers running at once; a failure
+        is returned in its program's place, the others still run."""
         with self._lock:
+            if self._closed:
+                raise ConfigError("this RewardSandbox is closed")
+            slots = []
             for key in keys:
-                if key not in self._programs:
+                if key not in self._slots:
                     raise ConfigError(f"no program with key {key} in this sandbox; add() it first")
-            results: list[RewardOutput | RewardError | None] = [None] * len(keys)
-            pending = []
-            for i, key in enumerate(keys):
-                if key in self._quarantined:
-                    results[i] = self._quarantined[key]
-                else:
-                    pending.append(i)
-            while pending:
-                self._ready()
-                pending = [i for i in pending if not self._take_quarantine(keys[i], results, i)]
-                if pending:
-                    pending = self._round_trip(keys, pending, transition, results)
-            assert all(r is not None for r in results)
+                slots.append(self._slots[key])
+            results: list[RewardOutput | RewardError | None] = [s.quarantined for s in slots]
+            names = list(dict.fromkeys(p for s in slots for p in s.program.params))
+            arrays, batch = _gather(names, transition)
+            sent = []
+            for i, (key, slot) in enumerate(zip(keys, slots, strict=True)):
+                if results[i] is None:
+                    request = self._send(key, slot, arrays, batch)
+                    if isinstance(request, RewardError):
+                        results[i] = request
+                    else:
+                        sent.append((i, key, slot, *request))
+            since = 0.0
+            for i, key, slot, seq, window, at in sent:
+                deadline = max(at, since) + self.deadline_s
+                try:
+                    results[i] = self._reply(slot, seq, key, window, deadline)
+                except (WorkerGone, WorkerLate, ProtocolError) as exc:
+                    results[i] = self._fail(slot, exc)
+                since = time.monotonic()
             return results  # type: ignore[return-value]
 
-    def _take_quarantine(self, key: int, results: list, i: int) -> bool:
-        if key in self._quarantined:
-            results[i] = self._quarantined[key]
-            return True
-        return False
-
-    def _round_trip(
-        self,
-        keys: Sequence[int],
-        pending: list[int],
-        transition: Mapping[str, np.ndarray],
-        results: list,
-    ) -> list[int]:
-        """One request for ``pending``; returns the indices still to run after a failure."""
-        channel = self._channel
+    def _send(
+        self, key: int, slot: _Slot, arrays: list, batch: int
+    ) -> tuple[int, OutputWindow, float] | RewardError:
+        """Write ``slot``'s arrays into its shared memory and send EVAL: (seq, window, when)."""
+        channel = slot.channel
+        if channel is not None and not channel.alive():
+            # died between calls (killed from outside, or its template died): not the fault of
+            # its program, so fork a fresh worker without blaming it
+            logger.warning("sandbox worker %d died while idle; restarting it", channel.pid)
+            self._stop(slot)
+            self.num_restarts += 1
+        if slot.channel is None:
+            error = self._start(key, slot)
+            if error is not None:
+                slot.quarantined = slot.quarantined or error
+                return error
+            channel = slot.channel
         assert channel is not None
-        pending_keys = [keys[i] for i in pending]
-        names = list(dict.fromkeys(p for k in pending_keys for p in self._programs[k].params))
-        arrays, batch = _gather(names, transition)
-        shape_key = (
+        params = slot.program.params
+        mine = [a for a in arrays if a[0] in params] if len(params) < len(arrays) else arrays
+        layout = (
             channel.shm_size,
-            tuple(pending_keys),
-            tuple((name, a.dtype.str, a.shape) for name, a in arrays),
-            tuple(
-                len(self._components.get(k, ())) if k in self._components else -1
-                for k in pending_keys
-            ),
+            tuple((name, a.dtype.str, a.shape) for name, a in mine),
+            -1 if slot.components is None else len(slot.components),
         )
-        request = self._requests.get(shape_key)
+        request = channel.requests.get(layout)
         if request is None:
-            request = self._build_request(channel, pending_keys, arrays, batch)
-            if len(self._requests) > 256:
-                self._requests.clear()
-            self._requests[(channel.shm_size, *shape_key[1:])] = request
+            ncomp = self.max_components if slot.components is None else len(slot.components)
+            request = channel.eval_request(key, mine, batch, ncomp, self.max_components)
+            if len(channel.requests) > 64:
+                channel.requests.clear()
+            channel.requests[(channel.shm_size, *layout[1:])] = request
         body, offsets, window = request
         mm = channel.mm
-        for (_, array), at in zip(arrays, offsets, strict=True):
+        for (_, array), at in zip(mine, offsets, strict=True):
             np.frombuffer(mm, array.dtype, array.size, at).reshape(array.shape)[...] = array
         try:
             seq = channel.send(proto.OP_EVAL, body)
         except WorkerGone as exc:
-            results[pending[0]] = self._fail(pending_keys[0], exc)
-            return pending[1:]
-        for j, (i, key) in enumerate(zip(pending, pending_keys, strict=True)):
-            try:
-                results[i] = self._reply(channel, seq, key, window)
-            except (WorkerGone, WorkerLate, ProtocolError) as exc:
-                results[i] = self._fail(key, exc, alone=len(pending) == 1)
-                return pending[j + 1 :]
-        return []
+            return self._fail(slot, exc)
+        return seq, window, time.monotonic()
 
-    def _build_request(
-        self, channel: WorkerChannel, keys: list[int], arrays: list, batch: int
-    ) -> tuple[bytes, list[int], OutputWindow]:
-        """The EVAL body for these programs and array shapes (cached: it rarely changes)."""
-        offset, offsets = 0, []
-        for _, array in arrays:
-            offsets.append(offset)
-            offset += -(-array.nbytes // _ALIGN) * _ALIGN
-        out_size = sum(
-            8
-            * batch
-            * (1 + (len(self._components[k]) if k in self._components else self.max_components))
-            for k in keys
-        )
-        if offset + out_size > self.memory_mb * (1 << 20) // 2:
-            raise ConfigError(
-                f"a batch of {batch} needs {(offset + out_size) >> 20} MiB of shared memory, more "
-                f"than half the sandbox's memory limit ({self.memory_mb} MiB); split the batch "
-                f"or raise memory_mb"
-            )
-        channel.ensure_shm(offset + out_size)
-        parts = [
-            proto.EVAL_HEAD.pack(len(keys), len(arrays), batch, channel.shm_size, offset, out_size),
-            struct.pack(f"<{len(keys)}I", *keys),
-        ]
-        for (name, array), at in zip(arrays, offsets, strict=True):
-            raw = name.encode()
-            parts.append(proto.ARRAY_HEAD.pack(len(raw), array.dtype.str.encode(), array.ndim, at))
-            parts.append(raw + struct.pack(f"<{array.ndim}I", *array.shape))
-        window = OutputWindow(offset, out_size, batch, self.max_components)
-        return b"".join(parts), offsets, window
-
-    def _reply(self, channel: WorkerChannel, seq: int, key: int, window: OutputWindow):
-        reply = channel.receive(time.monotonic() + self.deadline_s, seq)
+    def _reply(
+        self, slot: _Slot, seq: int, key: int, window: OutputWindow, deadline: float
+    ) -> RewardOutput | RewardError:
+        channel = slot.channel
+        assert channel is not None
+        reply = channel.receive(deadline, seq)
         if reply.status in (proto.ST_OK, proto.ST_OK_ROW):
             block, names = parse_ok(reply.body, key, window, channel.mm)
             if reply.status == proto.ST_OK_ROW:
-                self._row_mode.add(key)
+                slot.row_mode = True
             try:
-                output = check_block(block, names, self.bounds, self._components.get(key))
+                output = check_block(block, names, self.bounds, slot.components)
             except RewardError as error:
                 return error
-            self._components.setdefault(key, tuple(names))
+            if slot.components is None:
+                slot.components = tuple(names)
             return output
         if reply.status == proto.ST_MEMORY:
             raise WorkerGone(proto.EXIT_MEMORY, "memory")
         if reply.status not in (proto.ST_RAISED, proto.ST_BAD_OUTPUT, proto.ST_REJECTED):
             raise ProtocolError(f"unknown status {reply.status}")
         detail = parse_detail(reply.body, key)
-        return error_from_reply(reply.status, detail, self._programs[key].source)
+        return error_from_reply(reply.status, detail, slot.program.source)
 
     # --- lifetime --------------------------------------------------------------------------
     @property
     def worker_pid(self) -> int | None:
-        return self._channel.pid if self._channel is not None else None
+        """The template's process id (it holds no program; see ``pid(key)`` for those)."""
+        return self._template.pid if self._template is not None else None
 
     @property
     def startup_s(self) -> float | None:
-        return self._channel.startup_s if self._channel is not None else None
+        return self._template.startup_s if self._template is not None else None
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            if self._channel is not None:
-                self._channel.close()
-                self._channel = None
+            for slot in self._slots.values():
+                if slot.channel is not None:  # the template kills every worker as it exits
+                    slot.channel.abandon()
+                    slot.channel = None
+            if self._template is not None:
+                self._template.close()
+                self._template = None
 
     def __enter__(self) -> RewardSandbox:
         return self

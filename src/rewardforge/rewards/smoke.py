@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardforge.errors import RewardError
+from rewardforge.errors import ConfigError, RewardError
 from rewardforge.rewards.program import RewardProgram
 from rewardforge.rewards.sandbox import RewardSandbox
 from rewardforge.tasks.spec import Task
@@ -93,9 +93,19 @@ class SmokeReport:
         }
 
 
+#: Most states a smoke test samples (each is an environment step taken here, in the parent).
+MAX_SMOKE_STATES = 100_000
+
+
 def collect_states(task: Task, num_states: int = 256, seed: int = 0) -> dict[str, np.ndarray]:
     """``num_states`` transitions (task variables plus ``_env_reward``/``_success``) from a
     random policy, stacked along the batch axis."""
+    if isinstance(num_states, bool) or not isinstance(num_states, int):
+        raise ConfigError(f"the number of states must be a whole number, got {num_states!r}")
+    if not 1 <= num_states <= MAX_SMOKE_STATES:
+        raise ConfigError(
+            f"the number of states must be from 1 to {MAX_SMOKE_STATES:,}, got {num_states:,}"
+        )
     num_envs = max(1, min(16, num_states))
     rng = np.random.default_rng(seed)
     chunks: list[dict[str, np.ndarray]] = []

@@ -1,10 +1,12 @@
-"""The sandbox worker: a long-lived process that holds compiled reward programs and runs them.
+"""The sandbox's processes: a template that forks one program worker per reward program.
 
-It is started by ``rewardforge.rewards.sandbox`` as ``python -I worker.py CONFIG`` with an empty
-environment, in its own session, and confines itself before it reads a single program (see
-``confinement``): resource limits, a new network namespace, an unprivileged user, no_new_privs,
-Landlock without any allowed path, and a seccomp filter. Then it serves requests from a pipe;
-arrays travel through a shared memory file (a memfd the parent created).
+``python -I worker.py CONFIG`` is started by ``rewardforge.rewards.channel`` with an empty
+environment, in its own session. It imports numpy, confines itself (see ``confinement``):
+resource limits, a new network namespace, an unprivileged user, no_new_privs, Landlock without
+any allowed path, a seccomp filter; and becomes the *template* (``template.py``), which runs no
+reward code and forks a *program worker* for each program. A program worker confines itself
+further and serves one program: requests come down a pipe, arrays travel through a shared
+memory file (a memfd the parent created), replies go up another pipe.
 
 This file imports only the standard library and numpy, so a worker starts in about 0.1 s. The
 parent imports it for the protocol constants. Nothing here is trusted by the parent: every reply
@@ -75,7 +77,8 @@ class Worker:
         self.last_key: int | None = None
         self.inbox = bytearray()
         self.plans: dict[bytes, tuple] = {}  # EVAL body -> parsed layout with array views
-        os.set_blocking(self.rfd, False)  # reads poll; see SPIN_S
+        if os.get_blocking(self.rfd):  # reads poll (see SPIN_S); the parent set it already,
+            os.set_blocking(self.rfd, False)  # since ioctl(FIONBIO) is denied once confined
         self._poll = select.poll()
         self._poll.register(self.rfd, select.POLLIN)
         self._spin = True  # did the last request come within SPIN_S?
@@ -357,26 +360,41 @@ def describe(exc: BaseException) -> dict:
     return {"type": type(exc).__name__[:100], "message": message, "line": line}
 
 
+def _sibling(name: str):  # noqa: ANN202 - a module loaded from this folder by path
+    import importlib.util
+
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"rewardforge_{name}", here)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     for path in reversed(config.get("paths", [])):
         if path not in sys.path:
             sys.path.insert(0, path)
-    import importlib.util
+    import socket
 
     import numpy.fft  # noqa: F401  - preload what reward code may use: no file opens later
     import numpy.linalg  # noqa: F401
     import numpy.random  # noqa: F401
 
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "confinement.py")
-    spec = importlib.util.spec_from_file_location("rewardforge_confinement", here)
-    confinement = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(confinement)  # type: ignore[union-attr]
-    worker = Worker(config)
-    layers = confinement.confine(config)
-    worker.snapshot()
-    worker.send(0, ST_READY, json.dumps(layers).encode())
-    worker.serve()
+    confinement, template = _sibling("confinement"), _sibling("template")
+    control = socket.socket(fileno=config["control_fd"])
+    layers = confinement.confine(config, template=True)
+    max_components = int(config["max_components"])
+
+    def run_program(rfd: int, wfd: int, shm_fd: int, isolation: list) -> None:
+        worker = Worker(
+            {"rfd": rfd, "wfd": wfd, "shm_fd": shm_fd, "max_components": max_components}
+        )
+        worker.snapshot()
+        worker.send(0, ST_READY, json.dumps({"program isolation": isolation}).encode())
+        worker.serve()
+
+    template.Template(control, confinement, layers, run_program).serve()
 
 
 if __name__ == "__main__":

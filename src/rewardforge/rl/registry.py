@@ -11,6 +11,7 @@ from typing import Any
 
 from rewardforge.errors import ConfigError, did_you_mean
 from rewardforge.rl.base import Trainer, build_config
+from rewardforge.rl.hparams import check_device, check_hparams
 from rewardforge.tasks.spec import Task
 
 BUILTIN = ("ppo", "sac")
@@ -24,18 +25,27 @@ def list_trainers() -> list[str]:
 def make_trainer(
     name: str, task: Task, *, device: str = "cpu", num_threads: int | None = 1, **hparams: Any
 ) -> Trainer:
-    """A trainer for ``task``; ``hparams`` override the task's defaults (unknown keys raise)."""
+    """A trainer for ``task``; ``hparams`` override the task's defaults (unknown keys raise,
+    and so do values that cannot be right: see ``hparams.py``)."""
+    check_device(device)
+    merged = {
+        **task.hyperparameters(name),
+        **{k: v for k, v in hparams.items() if v is not None},
+    }
     if name.startswith(SB3_PREFIXES):
+        check_hparams(name, merged)
         from rewardforge.rl.sb3 import SB3Trainer
 
         return SB3Trainer(name, task, device=device, num_threads=num_threads, **hparams)
     if name == "ppo":
         from rewardforge.rl.ppo import PPOConfig, PPOTrainer
 
+        check_hparams(name, merged, PPOConfig)
         return PPOTrainer(task, build_config(PPOConfig, task, name, hparams), device, num_threads)
     if name == "sac":
         from rewardforge.rl.sac import SACConfig, SACTrainer
 
+        check_hparams(name, merged, SACConfig)
         return SACTrainer(task, build_config(SACConfig, task, name, hparams), device, num_threads)
     raise ConfigError(
         f"unknown trainer {name!r}.{did_you_mean(name, BUILTIN)} "

@@ -52,15 +52,41 @@ def make_run_id(task_id: str, strategy: str, when: datetime | None = None) -> st
 
 def process_alive(run: RunRecord) -> bool | None:
     """For a run marked running: is its process alive? None when it ran on another host."""
-    if run.pid is None or run.host != socket.gethostname():
+    return owner_alive(run.pid, run.host)
+
+
+def owner_alive(pid: int | None, host: str | None) -> bool | None:
+    """Is process ``pid`` on ``host`` alive and a Python process (a pid reused by another
+    program does not count)? None when it is on another host."""
+    if pid is None or host != socket.gethostname():
         return None
     try:
-        os.kill(run.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read()
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return True  # no /proc here: the pid exists, trust it
+    return state != [b"Z"] and (b"python" in command or b"rewardforge" in command)
+
+
+def refuse_second_owner(conn: sqlite3.Connection, run_id: str) -> None:
+    """Claiming a run another live process is running would make two writers of it: a
+    ``RunError`` naming that process (checked inside the claiming transaction)."""
+    row = conn.execute("SELECT status, pid, host FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None or row["status"] != "running" or row["pid"] in (None, os.getpid()):
+        return
+    if owner_alive(row["pid"], row["host"]):
+        raise RunError(
+            f"run {run_id} is still running (process {row['pid']} on {row['host']}); wait "
+            f"for it to finish, or stop that process (kill {row['pid']}) and resume then"
+        )
 
 
 def to_json(value: Any) -> str:

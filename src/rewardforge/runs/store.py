@@ -31,12 +31,13 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from rewardforge.errors import RunError, RunNotFoundError, did_you_mean
+from rewardforge.runs.artifacts import relative_to_run
 from rewardforge.runs.details import CandidateDetails
 from rewardforge.runs.meta import (
     check_choice,
@@ -44,10 +45,18 @@ from rewardforge.runs.meta import (
     content_hash,
     insert_row,
     make_run_id,
+    refuse_second_owner,
     to_json,
     utc_now,
 )
 from rewardforge.runs.migrations import apply_migrations
+from rewardforge.runs.opening import (
+    check_schema,
+    check_store_file,
+    connect,
+    failure,
+    transaction,
+)
 from rewardforge.runs.records import (
     CANDIDATE_STATUSES,
     RUN_STATUSES,
@@ -61,9 +70,6 @@ from rewardforge.runs.store_results import ResultTables
 
 logger = logging.getLogger(__name__)
 
-#: How long a writer waits for another process's transaction before giving up (milliseconds).
-BUSY_TIMEOUT_MS = 30_000
-
 
 def _details_json(details: CandidateDetails) -> str:
     return to_json(details.model_dump(mode="json", exclude_none=True))
@@ -72,11 +78,27 @@ def _details_json(details: CandidateDetails) -> str:
 class RunStore(ResultTables):
     """SQLite store of runs, iterations, candidates, trainings, evaluations and model calls."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        #: Opened read-only (a workspace this process cannot write): writes raise ``RunError``.
+        self.readonly = readonly
         self._local = threading.local()
-        apply_migrations(self._conn())
+        if not readonly:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RunError(
+                    f"cannot create the workspace {self.path.parent}: {exc.strerror}. Pass "
+                    "--workspace DIR (or set REWARDFORGE_HOME) to a folder you can write"
+                ) from None
+        check_store_file(self.path)
+        try:
+            conn = self._conn()
+            check_schema(conn, self.path)
+            if not readonly:
+                apply_migrations(conn)
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from None
 
     # -- connections -------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -84,12 +106,7 @@ class RunStore(ResultTables):
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            conn = connect(self.path, readonly=self.readonly)
         except sqlite3.DatabaseError as exc:
             raise RunError(
                 f"cannot open the run store {self.path}: {exc}. Is it a rewardforge workspace? "
@@ -99,19 +116,17 @@ class RunStore(ResultTables):
         self._local.pid = os.getpid()
         return conn
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction; SQLite's errors become a ``RunError`` naming the store."""
+        if self.readonly:
+            raise failure(self.path, sqlite3.OperationalError("readonly"))
+        return transaction(self._conn(), self.path)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return self._conn().execute(sql, tuple(params)).fetchall()
+        try:
+            return self._conn().execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from None
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -120,10 +135,11 @@ class RunStore(ResultTables):
         self._local.conn = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path}
+        return {"path": self.path, "readonly": self.readonly}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path = state["path"]
+        self.readonly = state.get("readonly", False)
         self._local = threading.local()
 
     def __enter__(self) -> RunStore:
@@ -205,6 +221,8 @@ class RunStore(ResultTables):
         check_choice(status, RUN_STATUSES, "run status")
         with self._write() as conn:
             merged = self._merged_summary(conn, run_id, summary)
+            if status == "running":
+                refuse_second_owner(conn, run_id)
             pid, host = (os.getpid(), socket.gethostname()) if status == "running" else (None, None)
             conn.execute(
                 "UPDATE runs SET status = ?, summary = ?, error = ?, updated_at = ?,"
@@ -434,6 +452,12 @@ class RunStore(ResultTables):
     ) -> TrainingRecord:
         check_choice(status, TRAINING_STATUSES, "training status")
         with self._write() as conn:
+            if checkpoint is not None:  # kept relative to the run folder (see runs/artifacts.py)
+                row = conn.execute(
+                    "SELECT run_id FROM candidates WHERE id = ?", (candidate_id,)
+                ).fetchone()
+                if row is not None:
+                    checkpoint = relative_to_run(self.path.parent, row[0], checkpoint)
             conn.execute(
                 "INSERT INTO trainings (candidate_id, member, seed, budget_steps, status, fitness,"
                 " metrics, checkpoint, wall_time_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

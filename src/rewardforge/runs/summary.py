@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import asdict, replace
 from typing import Any
 
+from rewardforge.runs.artifacts import resolve_in_run
 from rewardforge.runs.meta import process_alive
 from rewardforge.runs.records import CandidateRecord, EvaluationRecord, RunRecord, TrainingRecord
 from rewardforge.runs.store import RunStore
@@ -28,12 +28,13 @@ def best_candidate(store: RunStore, run: RunRecord) -> CandidateRecord | None:
 
 
 def best_training(store: RunStore, candidate: CandidateRecord) -> TrainingRecord | None:
-    """The candidate's training with a checkpoint on disk: the longest, then the fittest."""
-    trainings = [
-        t
-        for t in store.list_trainings(candidate_id=candidate.id)
-        if t.checkpoint and Path(t.checkpoint).exists()
-    ]
+    """The candidate's training with a checkpoint on disk: the longest, then the fittest. Its
+    ``checkpoint`` is the file's path now (stored relative to the run folder)."""
+    trainings = []
+    for t in store.list_trainings(candidate_id=candidate.id):
+        path = resolve_in_run(store.path.parent, candidate.run_id, t.checkpoint)
+        if path is not None:
+            trainings.append(replace(t, checkpoint=str(path)))
     if not trainings:
         return None
     return max(trainings, key=lambda t: (t.budget_steps, t.fitness or float("-inf"), -t.seed))

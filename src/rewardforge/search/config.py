@@ -47,8 +47,7 @@ class ModelSettings(Section):
         model layer loads the providers' clients)."""
         from rewardforge.llm.retry import RetryPolicy
 
-        timeout = self.request_timeout
-        return RetryPolicy() if timeout is None else RetryPolicy(timeout_s=float(timeout))
+        return RetryPolicy.with_timeout(self.request_timeout)
 
 
 class DesignerSettings(Section):

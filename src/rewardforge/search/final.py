@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rewardforge.rewards.base import RewardFunction, get_baseline
 from rewardforge.rl.base import Trainer
+from rewardforge.runs.artifacts import relative_to_run
 from rewardforge.runs.store import RunStore
 
 BASELINES = ("env", "sparse")
@@ -105,10 +106,13 @@ def record_final(
             run_id, kind="baseline", baseline=name, per_seed=arm.per_seed, seeds=final.seeds,
             details={"success_rates": arm.success_rates, "num_steps": final.num_steps},
         )  # fmt: skip
+    checkpoints = [  # relative to the run folder, like every stored artifact path
+        relative_to_run(store.path.parent, run_id, c) if c else c for c in final.method.checkpoints
+    ]
     store.record_evaluation(
         run_id, kind="final", candidate_id=candidate_id, per_seed=final.method.per_seed,
         seeds=final.seeds,
-        details={"success_rates": final.method.success_rates,
-                 "checkpoints": final.method.checkpoints, "num_steps": final.num_steps},
+        details={"success_rates": final.method.success_rates, "checkpoints": checkpoints,
+                 "num_steps": final.num_steps},
     )  # fmt: skip
     return final

@@ -16,6 +16,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from rewardforge.designers.base import Designer
 from rewardforge.errors import RunError
 from rewardforge.runs.records import RunRecord
@@ -60,7 +62,7 @@ class Search:
         run = workspace.store.get_run(run_id)
         if run.status == "finished":
             raise RunError(f"run {run.id} has already finished; start a new search instead")
-        return cls(SearchConfig.from_stored(run.config), workspace, run_id=run.id, **kwargs)
+        return cls(_stored_config(run), workspace, run_id=run.id, **kwargs)
 
     def run(self) -> SearchResult:
         """Run (or continue) the search to the end; returns what it found."""
@@ -126,6 +128,21 @@ class Search:
             code = store.get_candidate(best_id).code
             (self.workspace.run_dir(run_id) / BEST_REWARD_FILE).write_text(code, "utf-8")
         return SearchResult.from_store(self.workspace, run_id, wall_time_s=wall_time_s)
+
+
+def _stored_config(run: RunRecord) -> SearchConfig:
+    """The config ``run`` was started with; one this version cannot read is a ``RunError``."""
+    try:
+        return SearchConfig.from_stored(run.config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        problem = f"{exc.error_count()} problem(s), first: {first['loc']}: {first['msg']}"
+    except (KeyError, ValueError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    raise RunError(
+        f"run {run.id} cannot be resumed: its stored configuration does not fit this "
+        f"version of rewardforge ({problem})"
+    ) from None
 
 
 __all__ = ["Search"]

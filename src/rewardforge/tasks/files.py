@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from rewardforge.errors import TaskFileError
 from rewardforge.tasks.discover import discover_variables
-from rewardforge.tasks.spec import EnvSpec, Task
+from rewardforge.tasks.spec import MAX_TASK_FILE_BYTES, EnvSpec, Task
 
 
 def load_task_file(path: str | Path) -> Task:
@@ -21,9 +21,19 @@ def load_task_file(path: str | Path) -> Task:
     path = Path(path)
     origin = str(path)
     try:
+        if path.stat().st_size > MAX_TASK_FILE_BYTES:
+            raise TaskFileError(
+                f"task file {origin} is {path.stat().st_size:,} bytes; a task file may be at "
+                f"most {MAX_TASK_FILE_BYTES:,} bytes. Is it the right file?"
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TaskFileError(f"cannot read task file {origin}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise TaskFileError(
+            f"task file {origin} is not a text file (it is not UTF-8); a task file is YAML: "
+            "check that you passed the right path"
+        ) from None
     return parse_task_text(text, origin)
 
 

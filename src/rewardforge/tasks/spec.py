@@ -25,6 +25,7 @@ are made by ``tasks.vecenv.make_env(task, ...)``.
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -60,6 +61,16 @@ GOAL_ENV_REWARD = "env_reward"
 DEFAULT_SUCCESS_TARGET = 0.9
 
 
+#: Bounds on a task's sizes: values beyond them are typos or attacks, not plans (a task file
+#: with ``num_envs: 1e8`` would hang building environments instead of saying so).
+MAX_EPISODE_STEPS = 1_000_000
+MAX_NUM_ENVS = 65_536
+MAX_NUM_STEPS = 10_000_000_000
+MAX_EVAL_EPISODES = 10_000
+MAX_VARIABLE_SIZE = 1_000_000
+MAX_TASK_FILE_BYTES = 1_000_000
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -85,6 +96,11 @@ class Variable(_Strict):
     def _positive(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
         if any(d <= 0 for d in shape):
             raise ValueError(f"every dimension must be a positive integer, got {list(shape)}")
+        if math.prod(shape) > MAX_VARIABLE_SIZE:
+            raise ValueError(
+                f"a variable may hold at most {MAX_VARIABLE_SIZE:,} values per environment, "
+                f"got shape {list(shape)}"
+            )
         return shape
 
     @field_validator("dtype")
@@ -134,7 +150,7 @@ class Score(_Strict):
 class Fitness(_Strict):
     kind: FitnessKind = "success_rate"
     score: Score | None = None
-    num_episodes: int = Field(default=10, gt=0)
+    num_episodes: int = Field(default=10, gt=0, le=MAX_EVAL_EPISODES)
     target: float | None = Field(
         default=None,
         description="fitness at which the task counts as solved (success tasks: default 0.9; "
@@ -243,8 +259,8 @@ class EnvSpec(_Strict):
 
 class Budget(_Strict):
     trainer: str = "ppo"
-    num_steps: int = Field(default=50_000, gt=0)
-    num_envs: int = Field(default=8, gt=0)
+    num_steps: int = Field(default=50_000, gt=0, le=MAX_NUM_STEPS)
+    num_envs: int = Field(default=8, gt=0, le=MAX_NUM_ENVS)
 
 
 class Task(_Strict):
@@ -253,7 +269,7 @@ class Task(_Strict):
     id: str
     description: str
     env: EnvSpec
-    max_episode_steps: int = Field(gt=0)
+    max_episode_steps: int = Field(gt=0, le=MAX_EPISODE_STEPS)
     variables: tuple[Variable, ...] = Field(
         description="named variables (a mapping in the file); the implicit ones come last"
     )

@@ -1,10 +1,12 @@
 """A task's success criterion: per-step ``is_success`` code, and its aggregation over episodes.
 
-Task files are the task author's own code (like a ``setup.py``): they run in-process. Model-written
-success criteria are reward-like programs and go through the sandbox instead."""
+Task files are the task author's own code (like a ``setup.py``): they run in-process, under a
+CPU-time limit per call (``limits.py``). Model-written success criteria are reward-like programs
+and go through the sandbox instead."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping
@@ -13,14 +15,23 @@ from typing import Any
 
 import numpy as np
 
-from rewardforge.errors import TaskError
+from rewardforge.errors import TaskCodeTimeoutError, TaskError
+from rewardforge.tasks.limits import task_code_limit
 from rewardforge.tasks.spec import SuccessCriterion, Task
+
+
+@functools.lru_cache(maxsize=256)
+def _limit(what: str) -> task_code_limit:
+    return task_code_limit(what)
 
 
 def compile_function(code: str, name: str, origin: str) -> Callable[..., Any]:
     namespace: dict[str, Any] = {"np": np, "numpy": np, "math": math}
     try:
-        exec(compile(code, origin, "exec"), namespace)
+        with task_code_limit(origin):
+            exec(compile(code, origin, "exec"), namespace)
+    except TaskCodeTimeoutError:
+        raise
     except Exception as exc:  # the task file's code is broken: say where
         raise TaskError(f"{origin}: {name} failed to load: {type(exc).__name__}: {exc}") from exc
     func = namespace.get(name)
@@ -38,6 +49,10 @@ class SuccessProgram:
     criterion: SuccessCriterion
     task_id: str
 
+    @property
+    def limit(self) -> task_code_limit:
+        return _limit(f"task {self.task_id}: is_success")
+
     @classmethod
     def from_task(cls, task: Task) -> SuccessProgram:
         func = compile_function(task.success.code, "is_success", f"task {task.id} success.code")
@@ -47,7 +62,10 @@ class SuccessProgram:
     def __call__(self, variables: Mapping[str, np.ndarray]) -> np.ndarray:
         batch = len(next(iter(variables.values())))
         try:
-            out = self.func(*(variables[p] for p in self.params))
+            with self.limit:
+                out = self.func(*(variables[p] for p in self.params))
+        except TaskCodeTimeoutError:
+            raise
         except Exception as exc:
             raise TaskError(
                 f"task {self.task_id}: is_success raised {type(exc).__name__}: {exc}"
@@ -114,6 +132,10 @@ class ScoreProgram:
     aggregate: str
     task_id: str
 
+    @property
+    def limit(self) -> task_code_limit:
+        return _limit(f"task {self.task_id}: score")
+
     @classmethod
     def from_task(cls, task: Task) -> ScoreProgram | None:
         score = task.fitness.score
@@ -125,7 +147,8 @@ class ScoreProgram:
 
     def __call__(self, variables: Mapping[str, np.ndarray]) -> np.ndarray:
         batch = len(next(iter(variables.values())))
-        out = np.asarray(self.func(*(variables[p] for p in self.params)), dtype=np.float64)
+        with self.limit:
+            out = np.asarray(self.func(*(variables[p] for p in self.params)), dtype=np.float64)
         if out.shape == ():
             out = np.full(batch, float(out))
         if out.shape != (batch,):

@@ -14,8 +14,9 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 
-from rewardforge.errors import TaskError, VariableError, did_you_mean
+from rewardforge.errors import TaskCodeTimeoutError, TaskError, VariableError, did_you_mean
 from rewardforge.tasks.envs import build_vector_env
+from rewardforge.tasks.limits import task_code_limit
 from rewardforge.tasks.spec import Task, Variable
 from rewardforge.tasks.success import EpisodeScore, EpisodeSuccess, ScoreProgram, SuccessProgram
 
@@ -94,6 +95,7 @@ class _Extractor:
         self.task_id = task_id
         self.variables = variables
         self._code = [(v, compile(v.source, f"<{task_id}.{v.name}>", "eval")) for v in variables]
+        self._limit = task_code_limit(f"task {task_id}: the variables' source expressions")
 
     def __call__(
         self, obs: Any, action: np.ndarray, info: dict[str, Any], episode_step: np.ndarray
@@ -108,26 +110,31 @@ class _Extractor:
             "full": lambda value: np.full(num, value, dtype=np.float64),
         }
         out: dict[str, np.ndarray] = {}
-        for var, code in self._code:
-            try:
-                value = eval(code, namespace)  # noqa: S307 - task files are the author's own code
-            except Exception as exc:
-                raise VariableError(
-                    f"task {self.task_id}: variable {var.name!r} (source {var.source!r}) failed: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            value = np.asarray(value, dtype=var.dtype)
-            expected = (num, *var.shape)
-            if value.shape != expected:
-                if value.size == int(np.prod(expected)):
-                    value = value.reshape(expected)
-                else:
-                    raise VariableError(
-                        f"task {self.task_id}: variable {var.name!r} should have shape {expected} "
-                        f"(declared shape {list(var.shape)}), but source {var.source!r} gave {value.shape}"
-                    )
-            out[var.name] = value
+        with self._limit:
+            for var, code in self._code:
+                out[var.name] = self._one(var, code, namespace, num)
         return out
+
+    def _one(self, var: Variable, code: Any, namespace: dict[str, Any], num: int) -> np.ndarray:
+        try:
+            value = eval(code, namespace)  # noqa: S307 - task files are the author's own code
+        except TaskCodeTimeoutError:
+            raise
+        except Exception as exc:
+            raise VariableError(
+                f"task {self.task_id}: variable {var.name!r} (source {var.source!r}) failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        value = np.asarray(value, dtype=var.dtype)
+        expected = (num, *var.shape)
+        if value.shape != expected:
+            if value.size == int(np.prod(expected)):
+                return value.reshape(expected)
+            raise VariableError(
+                f"task {self.task_id}: variable {var.name!r} should have shape {expected} "
+                f"(declared shape {list(var.shape)}), but source {var.source!r} gave {value.shape}"
+            )
+        return value
 
 
 def _merge_final(info: dict[str, Any], done: np.ndarray) -> dict[str, Any]:
