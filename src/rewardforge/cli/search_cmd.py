@@ -25,7 +25,7 @@ GROUPS = {
     "designer": "designer",
     "model": "model (the llm designer, vlm teachers and judges)",
     "training": "training",
-    "evaluation": "final evaluation",
+    "evaluation": "evaluation (fitness and the final evaluation)",
     "executor": "executor (where trainings run)",
     "teacher": "teacher (the preference strategy and judges)",
 }

@@ -28,7 +28,7 @@ import torch
 
 from rewardforge.errors import ConfigError, TrainerError, did_you_mean
 from rewardforge.rewards.base import RewardFunction
-from rewardforge.rl.evaluation import evaluate_policies
+from rewardforge.rl.evaluation import EVAL_SEED, check_eval_policy, evaluate_both
 from rewardforge.rl.logger import MetricsLogger
 from rewardforge.rl.reflection import ReflectionRecorder
 from rewardforge.rl.rewards import MemberRewards
@@ -83,6 +83,9 @@ class Population(ABC):
     """K members trained together; all training state lives here so it can be continued."""
 
     trainer_name = "?"
+    #: The policy fitness is measured with unless the trainer is told otherwise, as the
+    #: algorithm's literature evaluates it (SAC: the mean action; PPO: sampled actions).
+    default_eval_policy = "deterministic"
 
     def __init__(
         self,
@@ -96,8 +99,11 @@ class Population(ABC):
         progress: bool = False,
         num_threads: int | None = 1,
         planned_steps: int | None = None,
+        eval_policy: str | None = None,
     ) -> None:
         self.task = task
+        #: ``deterministic`` or ``sampled``: which of the two evaluations is the fitness
+        self.eval_policy = check_eval_policy(eval_policy or self.default_eval_policy)
         self.planned_steps = planned_steps or task.budget.num_steps  # schedules (PPO's annealing)
         self.config = config
         self.device = torch.device(device)
@@ -215,16 +221,20 @@ class Population(ABC):
     def evaluate(
         self, num_episodes: int | None = None, seed: int | None = None
     ) -> list[EvalResult]:
-        """Fitness of every member's deterministic policy over ``num_episodes`` episodes."""
-        kwargs: dict[str, Any] = {} if seed is None else {"seed": seed}
+        """Fitness of every member over ``num_episodes`` episodes, played with deterministic
+        and with sampled actions from the same starts (``evaluate_both``); the fitness is
+        ``eval_policy``'s. The sampled actions come from a random stream of their own, so an
+        evaluation leaves training as it was."""
+        seed = EVAL_SEED if seed is None else seed
         size = self.num_members * (num_episodes or self.task.fitness.num_episodes)
         if self._eval_env is None or self._eval_env.num_envs != size:
             if self._eval_env is not None:
                 self._eval_env.close()
             self._eval_env = make_env(self.task, num_envs=size)
-        results = evaluate_policies(
-            self.task, self.act, self.num_members, num_episodes, env=self._eval_env, **kwargs
-        )
+        results = evaluate_both(
+            self.task, self.act, self.sampler(seed), self.num_members, policy=self.eval_policy,
+            num_episodes=num_episodes, seed=seed, env=self._eval_env,
+        )  # fmt: skip
         for k, r in enumerate(results):
             self.metrics.log(
                 self.steps,
@@ -303,12 +313,28 @@ class Population(ABC):
     def _policy_payload(self, k: int) -> dict[str, Any]:
         """What ``save_policy`` stores for member ``k``."""
 
+    def act_sampled(self, obs: np.ndarray, gen: torch.Generator) -> np.ndarray:
+        """Actions drawn from the policies' distributions for member-major ``obs``, with
+        ``gen`` (hook: a trainer that cannot sample is evaluated deterministically only)."""
+        raise NotImplementedError
+
+    def sampler(self, seed: int) -> Any:
+        """``act_sampled`` with a random stream of its own for one evaluation (a function of
+        the members' seeds and ``seed``), or None where the trainer cannot sample."""
+        if type(self).act_sampled is Population.act_sampled:
+            return None
+        state = np.random.SeedSequence([*self.seeds, seed]).generate_state(2)
+        gen = torch.Generator(self.device).manual_seed(int(state[0]) << 32 | int(state[1]))
+        return lambda obs: self.act_sampled(obs, gen)
+
 
 class Trainer:
     """Makes populations of one algorithm for one task, with fixed hyperparameters."""
 
     name = "?"
     population_cls: type[Population]
+    #: The policy fitness is measured with (None: the population's ``default_eval_policy``).
+    eval_policy: str | None = None
 
     def __init__(self, task: Task, config: Any, device: str = "cpu", num_threads: int | None = 1):
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -337,6 +363,7 @@ class Trainer:
             progress=progress,
             num_threads=self.num_threads,
             planned_steps=planned_steps,
+            eval_policy=self.eval_policy,
         )
 
     def train(

@@ -1,18 +1,21 @@
-"""Fitness: deterministic evaluation episodes on a fresh environment of the task.
+"""Fitness: evaluation episodes on a fresh environment of the task.
 
 All members are evaluated at once: a vector environment of ``K * N`` environments in which
 environment ``k*N + i`` plays member ``k``'s ``i``-th episode; each environment's first episode
-counts, later ones (after autoreset) are ignored.
+counts, later ones (after autoreset) are ignored. ``evaluate_both`` plays the same starts twice,
+with the policies' deterministic and their sampled actions (``EVAL_POLICIES``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from rewardforge.rl.types import EvalResult
+from rewardforge.errors import ConfigError
+from rewardforge.rl.types import EVAL_POLICIES, EvalResult
 from rewardforge.tasks.spec import Task
 from rewardforge.tasks.vecenv import make_env
 
@@ -88,6 +91,47 @@ def evaluate_policies(
         _member_result(task, sl, success, returns, lengths, scores if has_score else None)
         for sl in (slice(k * n, (k + 1) * n) for k in range(num_members))
     ]
+
+
+def evaluate_both(
+    task: Task,
+    act: ActFn,
+    sample: ActFn | None,
+    num_members: int,
+    *,
+    policy: str = "deterministic",
+    num_episodes: int | None = None,
+    seed: int = EVAL_SEED,
+    observe: ObserveFn | None = None,
+    env: Any = None,
+) -> list[EvalResult]:
+    """``evaluate_policies`` with the deterministic actions (``act``) and the sampled ones
+    (``sample``) from the same starts; each result is ``policy``'s, the other way in its
+    ``other``. ``observe`` sees ``policy``'s episodes only. Without ``sample`` only the
+    deterministic policy is evaluated (and ``policy`` must say so)."""
+    check_eval_policy(policy)
+    if sample is None:
+        if policy != "deterministic":
+            raise ConfigError(
+                "this trainer cannot evaluate its sampled policy; use the deterministic one"
+            )
+        return evaluate_policies(task, act, num_members, num_episodes, seed, observe, env)
+    acts = {"deterministic": act, "sampled": sample}
+    other = next(p for p in EVAL_POLICIES if p != policy)
+    first = evaluate_policies(task, acts[policy], num_members, num_episodes, seed, observe, env)
+    second = evaluate_policies(task, acts[other], num_members, num_episodes, seed, None, env)
+    return [
+        dataclasses.replace(a, policy=policy, other=dataclasses.replace(b, policy=other))
+        for a, b in zip(first, second, strict=True)
+    ]
+
+
+def check_eval_policy(policy: str) -> str:
+    if policy not in EVAL_POLICIES:
+        raise ConfigError(
+            f"the evaluation policy must be one of {', '.join(EVAL_POLICIES)}, got {policy!r}"
+        )
+    return policy
 
 
 def _member_result(

@@ -130,6 +130,8 @@ class PPOAgent(nn.Module):
 
 class PPOPopulation(Population):
     trainer_name = "ppo"
+    #: PPO's papers and Eureka report the stochastic policy (the episodes it plays in training)
+    default_eval_policy = "sampled"
 
     def __init__(self, task: Any, rewards: Any, seeds: Any, config: PPOConfig, **kwargs: Any):
         super().__init__(task, rewards, seeds, config, **kwargs)
@@ -290,6 +292,15 @@ class PPOPopulation(Population):
         if self.obs_norm is not None:
             t = self.obs_norm(t)
         action = self.agent.deterministic(t.view(self.num_members, -1, self.obs_dim))
+        a = action.reshape(-1, *self.act_shape).cpu().numpy()
+        return a if self.discrete else np.clip(a, self.low, self.high)
+
+    @torch.no_grad()
+    def act_sampled(self, obs: np.ndarray, gen: torch.Generator) -> np.ndarray:
+        t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        if self.obs_norm is not None:
+            t = self.obs_norm(t)
+        action, _ = self.agent.sample(t.view(self.num_members, -1, self.obs_dim), gen)
         a = action.reshape(-1, *self.act_shape).cpu().numpy()
         return a if self.discrete else np.clip(a, self.low, self.high)
 

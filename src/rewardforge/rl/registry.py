@@ -11,6 +11,7 @@ from typing import Any
 
 from rewardforge.errors import ConfigError, did_you_mean
 from rewardforge.rl.base import Trainer, build_config
+from rewardforge.rl.evaluation import check_eval_policy
 from rewardforge.rl.hparams import check_device, check_hparams
 from rewardforge.tasks.spec import Task
 
@@ -23,10 +24,27 @@ def list_trainers() -> list[str]:
 
 
 def make_trainer(
-    name: str, task: Task, *, device: str = "cpu", num_threads: int | None = 1, **hparams: Any
+    name: str,
+    task: Task,
+    *,
+    device: str = "cpu",
+    num_threads: int | None = 1,
+    eval_policy: str | None = None,
+    **hparams: Any,
 ) -> Trainer:
     """A trainer for ``task``; ``hparams`` override the task's defaults (unknown keys raise,
-    and so do values that cannot be right: see ``hparams.py``)."""
+    and so do values that cannot be right: see ``hparams.py``). ``eval_policy``
+    (``deterministic`` or ``sampled``; None: the algorithm's default) is the policy whose
+    evaluation is the fitness; both are evaluated."""
+    trainer = _make(name, task, device, num_threads, hparams)
+    if eval_policy is not None:
+        trainer.eval_policy = check_eval_policy(eval_policy)
+    return trainer
+
+
+def _make(
+    name: str, task: Task, device: str, num_threads: int | None, hparams: dict[str, Any]
+) -> Trainer:
     check_device(device)
     merged = {
         **task.hyperparameters(name),

@@ -420,6 +420,14 @@ class SACPopulation(Population):
         a = self.nets.mean_action(self._obs(t)).reshape(-1, *self.act_shape).cpu().numpy()
         return a * self.scale + self.bias
 
+    @torch.no_grad()
+    def act_sampled(self, obs: np.ndarray, gen: torch.Generator) -> np.ndarray:
+        t = torch.as_tensor(obs, dtype=torch.float32, device=self.device).view(
+            self.num_members, -1, self.obs_dim
+        )
+        a = self.nets.sample(self._obs(t), gen)[0].reshape(-1, *self.act_shape).cpu().numpy()
+        return a * self.scale + self.bias
+
     def _policy_payload(self, k: int) -> dict[str, Any]:
         return {
             "algo": "sac",

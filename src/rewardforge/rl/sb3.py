@@ -230,6 +230,8 @@ class SB3Population(Population):
     def __init__(self, task: Task, rewards: Any, seeds: Any, config: SB3Config, **kwargs: Any):
         self.trainer_name = config.algo
         self.algo = load_algorithm(config.algo)
+        # as the built-in trainers: on-policy algorithms are evaluated as they act in training
+        self.default_eval_policy = "sampled" if self.algo.__name__ in ON_POLICY else "deterministic"
         if config.num_envs is None:
             config = replace(
                 config, num_envs=task.budget.num_envs if self.algo.__name__ in ON_POLICY else 1
@@ -287,7 +289,7 @@ class SB3Population(Population):
         self.normalizers = [self.normalizers[i] for i in keep]
         self.env = self.venvs
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         actions = []
         for model, venv, norm, chunk in zip(
             self.models, self.venvs, self.normalizers, np.split(obs, len(self.models)), strict=True
@@ -295,8 +297,17 @@ class SB3Population(Population):
             seen = venv.goals.split(chunk) if venv.goals is not None else chunk
             if norm is not None:
                 seen = norm.normalize_obs(seen)
-            actions.append(np.asarray(model.predict(seen, deterministic=True)[0]))
+            actions.append(np.asarray(model.predict(seen, deterministic=deterministic)[0]))
         return np.concatenate(actions)
+
+    def act_sampled(self, obs: np.ndarray, gen: Any) -> np.ndarray:
+        """SB3 samples from torch's global stream: seeded from ``gen`` here, and put back after,
+        so an evaluation leaves the members' training streams as they were."""
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
+            return self.act(obs, deterministic=False)
 
     def save(self, directory: str | Path) -> list[str]:
         """SB3's own zip per member (load with ``ALGO.load(path)``)."""

@@ -35,7 +35,7 @@ import torch
 
 from rewardforge.errors import ConfigError
 from rewardforge.rewards.base import RewardFunction
-from rewardforge.rl.evaluation import EVAL_SEED, evaluate_policies
+from rewardforge.rl.evaluation import EVAL_SEED, evaluate_both
 from rewardforge.rl.reflection import TOTAL, ReflectionRecorder
 from rewardforge.rl.replay import ReplayBuffer
 from rewardforge.rl.rewards import MemberRewards
@@ -51,8 +51,9 @@ MIN_SPREAD = 1e-8
 
 @dataclass(frozen=True)
 class MemberEvaluation:
-    """A member's deterministic policy: its fitness, and its episodes scored by its own reward
-    (mean per-episode return and mean per-episode sum of each component, raw units)."""
+    """A member's policy (acting as its ``eval_policy``; ``result.other`` the other way): its
+    fitness, and its episodes scored by its own reward (mean per-episode return and mean
+    per-episode sum of each component, raw units)."""
 
     result: EvalResult
     own_return: float
@@ -272,8 +273,8 @@ class SharedSACPopulation(SACPopulation):
     def evaluate_members(
         self, num_episodes: int | None = None, seed: int = EVAL_SEED
     ) -> list[MemberEvaluation]:
-        """Every member's deterministic policy over ``num_episodes`` episodes, with its
-        episodes scored by its own reward as well as by the task."""
+        """Every member's policy over ``num_episodes`` episodes (``evaluate_both``), with the
+        fitness policy's episodes scored by its own reward as well as by the task."""
         n = num_episodes or self.task.fitness.num_episodes
         size = self.num_members * n
         scorer = MemberRewards(self.rewards.rewards, n)
@@ -286,9 +287,10 @@ class SharedSACPopulation(SACPopulation):
             for name, value in components.items():
                 sums.setdefault(name, np.zeros(size))[active] += value[active]
 
-        results = evaluate_policies(
-            self.task, self.act, self.num_members, n, seed=seed, observe=observe
-        )
+        results = evaluate_both(
+            self.task, self.act, self.sampler(seed), self.num_members, policy=self.eval_policy,
+            num_episodes=n, seed=seed, observe=observe,
+        )  # fmt: skip
         out = []
         for k, result in enumerate(results):
             rows = slice(k * n, (k + 1) * n)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+#: How a policy chooses its actions when it is evaluated: its mean (continuous) or most likely
+#: (discrete) action, or an action drawn from its distribution, as while it trained.
+EVAL_POLICIES = ("deterministic", "sampled")
 
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Fitness of one policy over ``num_episodes`` deterministic evaluation episodes.
+    """Fitness of one policy over ``num_episodes`` evaluation episodes.
 
     ``fitness`` is the number the search ranks by: the success rate for ``success_rate`` tasks,
-    the mean episode score for ``score`` tasks."""
+    the mean episode score for ``score`` tasks, of the policy acting as ``policy`` says
+    (``deterministic`` or ``sampled``, see ``EVAL_POLICIES``). ``other`` is the same policy
+    evaluated the other way from the same starts (None where it was not evaluated)."""
 
     fitness: float
     success_rate: float
@@ -23,13 +30,32 @@ class EvalResult:
     lengths: tuple[int, ...]
     successes: tuple[bool, ...]
     scores: tuple[float, ...] | None = None
+    policy: str = "deterministic"
+    other: EvalResult | None = None
 
     @property
     def num_episodes(self) -> int:
         return len(self.returns)
 
+    def by_policy(self) -> dict[str, EvalResult]:
+        """This result and ``other`` by their ``policy``."""
+        out = {self.policy: self}
+        if self.other is not None:
+            out[self.other.policy] = self.other
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalResult:
+        """The result ``to_dict`` wrote (also one stored before ``policy`` existed)."""
+        values = dict(data)
+        other = values.pop("other", None)
+        for key in ("returns", "lengths", "successes", "scores"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values, other=cls.from_dict(other) if other else None)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,16 @@ class EvaluationSettings(Section):
         3, ge=0, description="fresh seeds of the final evaluation of the best reward (0: skip)"
     )
     baselines: bool = Field(True, description="train the env and sparse baselines beside it")
+    fitness_policy: Literal["auto", "deterministic", "sampled"] = Field(
+        "auto",
+        description="which evaluation is the fitness: the policy's deterministic or its sampled "
+        "actions (both are recorded); auto: the trainer's (SAC deterministic, PPO sampled)",
+    )
+
+    @property
+    def eval_policy(self) -> str | None:
+        """``fitness_policy`` for ``make_trainer`` (None: the trainer's default)."""
+        return None if self.fitness_policy == "auto" else self.fitness_policy
 
 
 class ExecutorSettings(Section):

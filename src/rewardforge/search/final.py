@@ -8,9 +8,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rewardforge.rewards.base import RewardFunction, get_baseline
 from rewardforge.rl.base import Trainer
+from rewardforge.rl.types import EvalResult
 from rewardforge.runs.artifacts import relative_to_run
 from rewardforge.runs.store import RunStore
 
@@ -25,6 +27,7 @@ class Arm:
     per_seed: tuple[float, ...]
     success_rates: tuple[float, ...]
     checkpoints: tuple[str, ...] = field(default=())
+    policies: dict[str, Any] = field(default_factory=dict)  # ``policy_details``
 
     @property
     def mean(self) -> float:
@@ -77,9 +80,25 @@ def final_evaluation(
             per_seed=tuple(e.fitness for e in evals[rows]),
             success_rates=tuple(e.success_rate for e in evals[rows]),
             checkpoints=tuple(paths[rows]),
+            policies=policy_details(evals[rows]),
         )
     method = out.pop("method")
     return FinalEvaluation(method=method, baselines=out, seeds=tuple(seeds), num_steps=num_steps)
+
+
+def policy_details(evals: Sequence[EvalResult]) -> dict[str, Any]:
+    """What an evaluation record keeps of both ways a policy was evaluated: ``policy`` (the
+    one the fitness is) and ``by_policy`` (per policy: fitness and success rate per seed)."""
+    if not evals:
+        return {}
+    by_policy: dict[str, Any] = {}
+    for name in evals[0].by_policy():
+        results = [e.by_policy()[name] for e in evals]
+        by_policy[name] = {
+            "per_seed": [r.fitness for r in results],
+            "success_rates": [r.success_rate for r in results],
+        }
+    return {"policy": evals[0].policy, "by_policy": by_policy}
 
 
 def record_final(
@@ -104,7 +123,8 @@ def record_final(
     for name, arm in final.baselines.items():
         store.record_evaluation(
             run_id, kind="baseline", baseline=name, per_seed=arm.per_seed, seeds=final.seeds,
-            details={"success_rates": arm.success_rates, "num_steps": final.num_steps},
+            details={"success_rates": arm.success_rates, "num_steps": final.num_steps,
+                     **arm.policies},
         )  # fmt: skip
     checkpoints = [  # relative to the run folder, like every stored artifact path
         relative_to_run(store.path.parent, run_id, c) if c else c for c in final.method.checkpoints
@@ -113,6 +133,6 @@ def record_final(
         run_id, kind="final", candidate_id=candidate_id, per_seed=final.method.per_seed,
         seeds=final.seeds,
         details={"success_rates": final.method.success_rates, "checkpoints": checkpoints,
-                 "num_steps": final.num_steps},
+                 "num_steps": final.num_steps, **final.method.policies},
     )  # fmt: skip
     return final

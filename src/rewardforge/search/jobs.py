@@ -51,6 +51,7 @@ class TrainingJob:
     group: int = 0
     judge: TeacherSettings | None = None  # a scripted judge's settings: fitness by tournament
     seed: int = 0  # the run's seed (the judge's random stream)
+    eval_policy: str | None = None  # the policy whose evaluation is the fitness (None: default)
 
 
 @dataclass
@@ -92,7 +93,7 @@ def run_training_job(job: TrainingJob) -> JobOutput:
     judge = scripted_teacher(job.judge, job.task, job.seed) if job.judge else None
     trainer = make_search_trainer(
         job.trainer, job.task, device=job.device, hparams=job.hparams, judge=judge,
-        settings=job.judge,
+        settings=job.judge, eval_policy=job.eval_policy,
     )  # fmt: skip
     rungs: list[tuple[int, int, dict[int, float]]] = []
     with tempfile.TemporaryDirectory(prefix="rewardforge-job-") as tmp, RewardSandbox() as sandbox:

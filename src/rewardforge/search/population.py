@@ -237,6 +237,7 @@ class PopulationRun:
             trainer.config,
             device=trainer.device,
             num_threads=trainer.num_threads,
+            eval_policy=trainer.eval_policy,
             log_dir=self.steps.workspace.tb_dir(self.run_id) / "population",
             thompson_window=self.config.thompson_window,
         )
@@ -336,7 +337,7 @@ class PopulationRun:
             steps=e["steps"],
             fitness=e["fitness"],
             success_rate=e["success_rate"],
-            per_seed=[EvalResult(**e["eval"])],
+            per_seed=[EvalResult.from_dict(e["eval"])],
             seeds=[self.seeds[e["member"]]],
             curve=curve,
             reflection=e["reflection"],

@@ -37,6 +37,7 @@ from rewardforge.rl.registry import make_trainer
 from rewardforge.runs.details import CandidateDetails, PreferenceDetails, TrainingDetails
 from rewardforge.search import callbacks as cb
 from rewardforge.search.config import TeacherSettings
+from rewardforge.search.final import policy_details
 from rewardforge.search.steps import SearchSteps
 from rewardforge.search.strategy_configs import PreferenceConfig
 from rewardforge.tasks.spec import Task
@@ -84,6 +85,7 @@ class PreferenceStrategy:
     def _trainer(self, steps: SearchSteps, task: Task) -> Trainer:
         """The built-in SAC (``SearchConfig`` allows no other trainer here)."""
         return make_trainer(steps.trainer_name, task, device=steps.config.training.device,
+                            eval_policy=steps.config.evaluation.eval_policy,
                             **steps.hparams)  # fmt: skip
 
     def _train(self, steps: SearchSteps) -> None:
@@ -196,7 +198,8 @@ class PreferenceStrategy:
             run_id, kind="final", candidate_id=candidate_id, per_seed=per_seed, seeds=seeds,
             details={"success_rates": success, "num_steps": steps.num_steps,
                      "labels": learner.num_labels,
-                     "mean_returns": [r.fitness.mean_return for r in results]},
+                     "mean_returns": [r.fitness.mean_return for r in results],
+                     **policy_details([r.fitness for r in results])},
         )  # fmt: skip
 
     def _baseline(self, steps: SearchSteps) -> None:
@@ -216,7 +219,7 @@ class PreferenceStrategy:
             per_seed=[e.fitness for e in evals], seeds=steps.seeds,
             details={"success_rates": [e.success_rate for e in evals],
                      "mean_returns": [e.mean_return for e in evals],
-                     "num_steps": steps.num_steps},
+                     "num_steps": steps.num_steps, **policy_details(evals)},
         )  # fmt: skip
 
     def _digest(self, steps: SearchSteps) -> dict[str, Any]:

@@ -138,6 +138,7 @@ class SearchSteps:
             self._trainer = make_search_trainer(
                 self.trainer_name, self.task, device=self.config.training.device,
                 hparams=self.hparams, judge=teacher, settings=self.config.teacher,
+                eval_policy=self.config.evaluation.eval_policy,
             )  # fmt: skip
         return self._trainer
 

@@ -79,15 +79,17 @@ def make_search_trainer(
     hparams: Mapping[str, Any] | None = None,
     judge: Teacher | None = None,
     settings: TeacherSettings | None = None,
+    eval_policy: str | None = None,
 ) -> Trainer:
     """``make_trainer(name, task)``; with a ``judge``, its fitness is the judge's tournament
     (a judge that looks at frames gets a task that keeps the simulator state, to render)."""
+    options = {"device": device, "eval_policy": eval_policy, **dict(hparams or {})}
     if judge is None:
-        return make_trainer(name, task, device=device, **dict(hparams or {}))
+        return make_trainer(name, task, **options)
     settings = settings or TeacherSettings()
     if judge.needs_frames:
         task = state_task(task)
-    inner = make_trainer(name, task, device=device, **dict(hparams or {}))
+    inner = make_trainer(name, task, **options)
     renderer = (
         StateRenderer(inner.task, settings.render_size, settings.camera)
         if judge.needs_frames

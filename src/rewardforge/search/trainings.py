@@ -4,7 +4,12 @@ halving, in this process or split into groups on the executor, and every outcome
 With one group (one worker, or one candidate) the candidates train as one population here;
 otherwise ``executor.workers`` groups train at once as jobs (``search/jobs.py``), each in a
 process with one torch thread, and each group is recorded as it ends. A judge
-(``strategy.judge: scripted``) travels with the jobs; a VLM judge keeps training here."""
+(``strategy.judge: scripted``) travels with the jobs; a VLM judge keeps training here.
+
+Resuming an iteration trains only what was not recorded: the groups are dealt as before and a
+group whose outcomes are all recorded is not trained again (its members' results depend on the
+group they trained in, so the others train in the same groups as before). Outcomes recorded
+before a kill stay as they were."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from rewardforge.search import callbacks as cb
 from rewardforge.search.config import SearchConfig
 from rewardforge.search.jobs import failed_outcomes, run_training_job, split_jobs, store_files
 from rewardforge.search.training import CandidateOutcome, train_candidates
-from rewardforge.search.trajectories import save_trajectories
+from rewardforge.search.trajectories import load_trajectories, save_trajectories
 from rewardforge.tasks.spec import Task
 
 if TYPE_CHECKING:
@@ -92,7 +97,8 @@ class Trainings:
         if not kept or all(c.record.status in FINISHED for c in kept):
             return []  # every outcome was recorded before a kill: not trained again
         for c in kept:
-            self.host.store.update_candidate(c.record.id, status="training")
+            if c.record.status not in FINISHED:
+                self.host.store.update_candidate(c.record.id, status="training")
         episodes = TRAJECTORY_EPISODES if trajectories else 0
         ex = self.host.config.executor
         groups = min(ex.workers or 1, len(kept)) if ex.name == "local" else len(kept)
@@ -131,8 +137,10 @@ class Trainings:
             for _, fn in rewards:
                 fn.close()
         self._save_trajectories(it, collected)
+        recorded = {c.record.id for c in kept if c.record.status in FINISHED}
         for outcome in outcomes:
-            self.record(outcome)
+            if outcome.candidate_id not in recorded:  # a kill came between two records
+                self.record(outcome)
         return outcomes
 
     def _apart(
@@ -147,18 +155,23 @@ class Trainings:
             device=h.config.training.device, seeds=tuple(h.seeds), num_steps=h.num_steps,
             rungs=rungs, eta=eta, folder=f"iteration_{it}", trajectory_episodes=episodes,
             judge=h.config.teacher if getattr(strategy, "judge", None) else None,
-            seed=h.config.seed,
+            seed=h.config.seed, eval_policy=h.config.evaluation.eval_policy,
         )  # fmt: skip
+        recorded = {c.record.id for c in kept if c.record.status in FINISHED}
+        groups_of = jobs
+        jobs = [j for j in jobs if any(cid not in recorded for cid, _ in j.candidates)]
         by_cid: dict[int, CandidateOutcome] = {}
-        collected: dict[int, list[Trajectory]] = {}
         retries = 0
         for report in h.executor.map_unordered(run_training_job, jobs):
-            job, output = jobs[report.index], report.result
+            job, output = jobs[report.index], report.result  # results in any order: each is
+            # recorded under its candidate, so the order they come in changes nothing
             if output is None:
                 outcomes = failed_outcomes(job, report.error or "no result")
             else:
                 store_files(output, h.run_dir)
-                outcomes, collected[job.group] = output.outcomes, output.trajectories
+                outcomes = output.outcomes
+                if output.trajectories:  # kept before its outcomes: a resume finds them
+                    save_trajectories(self._group_path(it, job.group), output.trajectories)
                 for index, steps, scores in output.rungs:
                     event = cb.TrainingProgress(it, index, steps, dict(scores), job.group)
                     h.callbacks.on_training_progress(event)
@@ -167,13 +180,19 @@ class Trainings:
                 executor=h.executor.name, group=job.group, attempts=tuple(report.attempts)
             )
             for o in outcomes:
-                self.record(o, job=where)
+                if o.candidate_id not in recorded:
+                    self.record(o, job=where)
                 by_cid[o.candidate_id] = o
         if retries:
             total = int(h.store.get_run(h.run_id).summary.get("worker_retries", 0)) + retries
             h.store.update_run_summary(h.run_id, {"worker_retries": total})
-        self._save_trajectories(it, [t for g in sorted(collected) for t in collected[g]])
+        if episodes:
+            groups = [load_trajectories(self._group_path(it, g)) for g in range(len(groups_of))]
+            self._save_trajectories(it, [t for group in groups for t in group])
         return [by_cid[c.record.id] for c in kept if c.record.id in by_cid]
+
+    def _group_path(self, it: int, group: int) -> Path:
+        return self.host.trajectory_path(it).with_suffix(f".group{group}.npz")
 
     def _save_trajectories(self, it: int, trajectories: list[Trajectory]) -> None:
         if trajectories:
