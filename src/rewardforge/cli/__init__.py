@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "rewardforge.cli.train_cmd",
     "rewardforge.cli.sandbox_cmd",
     "rewardforge.cli.check_cmd",
+    "rewardforge.cli.bench_cmd",
 ]
 
 

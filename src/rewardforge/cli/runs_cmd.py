@@ -9,6 +9,7 @@ from typing import Any
 from rich.syntax import Syntax
 from rich.table import Table
 
+from rewardforge.bench import BENCH_STRATEGY as BENCH
 from rewardforge.cli.output import console, plain, print_json
 from rewardforge.errors import ConfigError, RunNotFoundError
 from rewardforge.runs import HOME_ENV, Workspace
@@ -75,6 +76,18 @@ def open_workspace(args: argparse.Namespace, run: str | None = None) -> Workspac
     return None
 
 
+def _show_bench(workspace: Workspace, run_id: str, as_json: bool) -> int:
+    from rewardforge.bench.output import markdown
+    from rewardforge.bench.results import read_results
+
+    results = read_results(workspace.store, run_id)
+    if as_json:
+        print_json(results.to_dict())
+    else:
+        console.print(markdown(results), markup=False)
+    return 0
+
+
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -134,6 +147,8 @@ def run_runs(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     workspace = open_workspace(args, args.run)
     assert workspace is not None
+    if workspace.store.get_run(args.run).strategy == BENCH:
+        return _show_bench(workspace, args.run, args.json)
     summary = run_summary(workspace.store, args.run)
     if args.json:
         print_json(summary)
@@ -202,6 +217,14 @@ def run_report(args: argparse.Namespace) -> int:
     workspace = open_workspace(args, args.run)
     assert workspace is not None
     run = workspace.store.get_run(args.run)
+    if run.strategy == BENCH:  # the bench's tables and plots
+        from rewardforge.bench.html import bench_html
+        from rewardforge.bench.results import read_results
+
+        out = _report_out(workspace, run.id, args.out, "bench.html")
+        out.write_text(bench_html(read_results(workspace.store, run.id)), encoding="utf-8")
+        console.print(f"wrote {out}", markup=False)
+        return 0
     out = _report_out(workspace, run.id, args.out)
     gif = args.gif
     if gif is None and not args.no_animation:
@@ -214,7 +237,9 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_out(workspace: Workspace, run_id: str, out: str | None) -> Path:
+def _report_out(
+    workspace: Workspace, run_id: str, out: str | None, name: str = "report.html"
+) -> Path:
     """Where the report goes: ``--out`` (its folder created) or the run folder."""
     if out is None:
         if workspace.readonly:
@@ -222,7 +247,7 @@ def _report_out(workspace: Workspace, run_id: str, out: str | None) -> Path:
                 f"the workspace {workspace.root} is read-only, so the report cannot go in the "
                 "run folder; pass --out FILE somewhere you can write"
             )
-        return workspace.report_path(run_id)
+        return workspace.run_dir(run_id) / name
     path = Path(out)
     if path.is_dir():
         raise ConfigError(
@@ -241,6 +266,11 @@ def run_export(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"the workspace {workspace.root} is read-only, so the export cannot go in the run "
             "folder; pass --out DIR somewhere you can write"
+        )
+    if workspace.store.get_run(args.run).strategy == BENCH:
+        raise ConfigError(
+            f"{args.run} is a bench: it has no reward of its own. Export one of its searches "
+            f"(`rewardforge show {args.run}` lists their run ids)"
         )
     out = writable_dir(args.out, "--out") if args.out is not None else None
     result = export_run(workspace.store, workspace, args.run, out, candidate_id=args.candidate)

@@ -9,6 +9,7 @@ import argparse
 import sys
 from typing import Any
 
+from rewardforge.bench import BENCH_STRATEGY
 from rewardforge.cli.live import LiveView
 from rewardforge.cli.output import console, plain, print_json
 from rewardforge.cli.runs_cmd import add_workspace_argument
@@ -52,8 +53,8 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_search)
 
-    r = sub.add_parser("resume", help="continue a run that was stopped or killed")
-    r.add_argument("run", help="run id (or a unique prefix of one)")
+    r = sub.add_parser("resume", help="continue a search or a bench that was stopped or killed")
+    r.add_argument("run", help="run id (or a unique prefix of one): a search's or a bench's")
     add_workspace_argument(r)
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
     r.set_defaults(func=run_resume)
@@ -111,6 +112,11 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.workspace)
+    if workspace.exists and workspace.store.get_run(args.run).strategy == BENCH_STRATEGY:
+        from rewardforge.cli.bench_cmd import resume_bench
+
+        return resume_bench(args)
     with LiveView() as view:
         result = Search.resume(Workspace(args.workspace), args.run, callbacks=[view]).run()
     return _print(result, args.json)

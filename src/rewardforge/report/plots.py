@@ -168,9 +168,15 @@ def line_chart(
 
 
 def bar_chart(
-    plot: str, bars: Sequence[tuple[str, float, float]], *, title: str, xlabel: str
+    plot: str,
+    bars: Sequence[tuple[str, float, float]],
+    *,
+    title: str,
+    xlabel: str,
+    points: Sequence[Sequence[float]] | None = None,
 ) -> str:
-    """Horizontal bars ``(label, value, std)`` with error whiskers."""
+    """Horizontal bars ``(label, value, std)`` with error whiskers; ``points``: values to mark
+    on each bar (e.g. one per seed), as small open circles with tooltips."""
     width, row = 720, 30
     left, right, top = 170, 40, 34
     height = top + row * max(len(bars), 1) + 40
@@ -181,6 +187,7 @@ def bar_chart(
         f'<text x="{width / 2}" y="20" text-anchor="middle" class="t">{escape(title)}</text>',
     ]
     values = [v for _, v, s in bars for v in (v - s, v + s, 0.0) if math.isfinite(v)]
+    values += [v for row in points or () for v in _finite(row)]
     if not values:
         parts.append(f'<text x="{width / 2}" y="60" text-anchor="middle">no data recorded</text>')
         return "".join(parts) + "</svg>"
@@ -205,11 +212,17 @@ def bar_chart(
             f'<rect x="{a:.1f}" y="{y}" width="{max(b - a, 1):.1f}" height="{row - 10}" '
             f'fill="{color}"><title>{escape(label)}: {_fmt(value)} ± {_fmt(std)}</title></rect>'
         )
+        cy = y + (row - 10) / 2
         if std > 0:
-            cy = y + (row - 10) / 2
             parts.append(
                 f'<line x1="{px(value - std):.1f}" x2="{px(value + std):.1f}" y1="{cy}" '
                 f'y2="{cy}" stroke="#333" stroke-width="1.5"/>'
+            )
+        for j, v in enumerate(_finite(points[i]) if points and i < len(points) else []):
+            parts.append(
+                f'<circle cx="{px(v):.1f}" cy="{cy:.1f}" r="3.5" fill="#fff" stroke="#333" '
+                f'stroke-width="1.2"><title>{escape(label)}, seed {j + 1}: {_fmt(v)}</title>'
+                "</circle>"
             )
     parts.append(
         f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">{escape(xlabel)}</text>'

@@ -44,11 +44,15 @@ class Search:
         callbacks: Sequence[SearchCallback] = (),
         designer: Designer | None = None,
         run_id: str | None = None,
+        new_run_id: str | None = None,
     ) -> None:
+        """``run_id``: a stored run to continue (``resume``); ``new_run_id``: the id the new
+        run gets (default: made from the task, the strategy and the time)."""
         self.config = config
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
         self.callbacks = CallbackList(callbacks)
         self.run_id = run_id
+        self.new_run_id = new_run_id
         self._designer = designer
 
     @classmethod
@@ -85,7 +89,9 @@ class Search:
         store = self.workspace.store
         if self.run_id is not None:
             return store.get_run(self.run_id)
-        run = store.create_run(task_id, self.config.strategy.name, self.config.to_dict())
+        run = store.create_run(
+            task_id, self.config.strategy.name, self.config.to_dict(), run_id=self.new_run_id
+        )
         self.run_id = run.id
         return run
 
