@@ -10,6 +10,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Expensive tests run only when asked for (``-m expensive``)."""
+    if "expensive" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="expensive: run with -m expensive")
+    for item in items:
+        if "expensive" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def run_cli():
     """Run the real ``rewardforge`` console entry in a subprocess; returns CompletedProcess."""

@@ -8,16 +8,6 @@ import pytest
 from rewardforge.rewards.base import RewardOutput
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Expensive tests run only when asked for (``-m expensive``)."""
-    if "expensive" in (config.getoption("-m") or ""):
-        return
-    skip = pytest.mark.skip(reason="expensive: run with -m expensive")
-    for item in items:
-        if "expensive" in item.keywords:
-            item.add_marker(skip)
-
-
 class UprightReward:
     """A trusted in-test reward with two components (pendulum / cartpole style)."""
 

@@ -137,7 +137,10 @@ def build_plan(
     methods = suite.methods_parsed()
     cells = []
     for name in suite.tasks:
-        task = get_task(name)
+        try:
+            task = get_task(name)
+        except RewardforgeError as exc:
+            raise ConfigError(f"suite {suite.name}: {exc}") from None
         for method in methods:
             try:
                 cells.append(_cell(suite, task, name, method, seed, base_dir, workspace))

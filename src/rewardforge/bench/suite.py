@@ -68,9 +68,9 @@ class BenchSuite(BaseModel):
 
     name: str = Field(description="the suite's name (the bench run's id starts with it)")
     description: str = Field("", description="what the suite measures")
-    tasks: tuple[str, ...] = Field(min_length=1, description="task ids or task files")
+    tasks: tuple[str, ...] = Field(description="task ids or task files")
     seeds: int = Field(3, gt=0, le=100, description="final-evaluation seeds per method")
-    methods: dict[str, dict[str, Any]] = Field(min_length=1, description="name -> method")
+    methods: dict[str, dict[str, Any]] = Field(description="name -> method")
     budget: Literal["task"] | int = Field(
         "task", description="each task's own budget (task), or steps per training"
     )
@@ -88,6 +88,8 @@ class BenchSuite(BaseModel):
     @field_validator("tasks")
     @classmethod
     def _tasks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("a suite needs at least one task (`rewardforge tasks` lists them)")
         seen = [t for i, t in enumerate(value) if t in value[:i]]
         if seen:
             raise ValueError(f"task {seen[0]!r} is listed twice")
@@ -113,6 +115,8 @@ class BenchSuite(BaseModel):
             }
         if not isinstance(value, Mapping):
             return value
+        if not value:
+            raise ValueError("a suite needs at least one method, e.g. env: {baseline: env}")
         out = {}
         for name, spec in value.items():
             if not isinstance(name, str) or not NAME.match(name):

@@ -37,6 +37,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument(
+        "--fitness-policy", choices=("auto", "deterministic", "sampled"), default="auto",
+        help="which evaluation is the fitness (both are shown): the policy's deterministic or "
+        "its sampled actions; auto: the trainer's (SAC deterministic, PPO sampled)",
+    )  # fmt: skip
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -110,7 +115,8 @@ def summarize(results: list[Any]) -> dict[str, Any]:
         }
 
     fits = [r.fitness for r in results]
-    return {
+    out = {
+        "policy": fits[0].policy,
         "fitness": stats([f.fitness for f in fits]),
         "success_rate": stats([f.success_rate for f in fits]),
         "return": stats([f.mean_return for f in fits]),
@@ -118,6 +124,10 @@ def summarize(results: list[Any]) -> dict[str, Any]:
         "wall_time": max(r.wall_time for r in results),
         "errors": [r.error for r in results if r.error],
     }
+    others = [f.other for f in fits if f.other is not None]
+    if len(others) == len(fits):
+        out["other"] = {"policy": others[0].policy, "fitness": stats([o.fitness for o in others])}
+    return out
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -129,7 +139,10 @@ def run_train(args: argparse.Namespace) -> int:
     out = writable_dir(args.out, "--out") if args.out else None
     task = get_task(args.task)
     name = args.trainer or task.budget.trainer
-    trainer = make_trainer(name, task, device=args.device, **parse_overrides(args.set))
+    policy = None if args.fitness_policy == "auto" else args.fitness_policy
+    trainer = make_trainer(
+        name, task, device=args.device, eval_policy=policy, **parse_overrides(args.set)
+    )
     steps = task.budget.num_steps if args.steps is None else args.steps
     reward = load_reward_spec(args.reward, task)
     try:
@@ -177,21 +190,24 @@ def _print_table(task: Task, summary: dict[str, Any], results: list[Any]) -> Non
             f"{summary['steps']} steps per seed"
         )
     )
-    for col in ("seed", task.fitness.kind, "return", "length", "wall s"):
+    first = results[0].fitness
+    other = first.other.policy if first.other is not None else None
+    columns = ["seed", f"{task.fitness.kind} ({first.policy})"]
+    columns += [f"{other} policy"] if other else []
+    for col in (*columns, "return", "length", "wall s"):
         table.add_column(col, justify="right")
     for r in results:
         f = r.fitness
+        extra = [f"{f.other.fitness:.3f}"] if other and f.other is not None else []
         table.add_row(
-            str(r.seed),
-            f"{f.fitness:.3f}",
-            f"{f.mean_return:.1f}",
-            f"{f.mean_length:.0f}",
-            f"{r.wall_time:.1f}",
-        )
+            str(r.seed), f"{f.fitness:.3f}", *extra, f"{f.mean_return:.1f}",
+            f"{f.mean_length:.0f}", f"{r.wall_time:.1f}",
+        )  # fmt: skip
     s = summary
     table.add_row(
         "mean ± std",
         f"{s['fitness']['mean']:.3f} ± {s['fitness']['std']:.3f}",
+        *([""] if other else []),
         f"{s['return']['mean']:.1f} ± {s['return']['std']:.1f}",
         f"{s['length']['mean']:.0f}",
         f"{s['wall_time']:.1f}",

@@ -45,8 +45,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start = math.floor(low / step) * step
-    ticks, value = [], start
-    while value <= high + step * 0.5:
+    ticks: list[float] = []
+    value = start
+    while not ticks or ticks[-1] < high - step * 1e-9:  # the last tick covers ``high``
         ticks.append(round(value, 10))
         value += step
     return ticks
