@@ -368,11 +368,15 @@ class SearchSteps:
         rungs: Sequence[float] = (1.0,),
         eta: float = 2.0,
         trajectories: bool = False,
+        target: float | None = None,
     ) -> list[CandidateOutcome]:
         """Train ``kept`` with successive halving at ``rungs``, record each outcome; with
-        ``trajectories`` keep rollouts for later screening. Candidates whose outcome is
-        recorded (before a kill) are not trained again."""
-        return Trainings(self).run(it, kept, rungs=rungs, eta=eta, trajectories=trajectories)
+        ``trajectories`` keep rollouts for later screening; a candidate whose fitness reaches
+        ``target`` stops there. Candidates whose outcome is recorded (before a kill) are not
+        trained again."""
+        return Trainings(self).run(
+            it, kept, rungs=rungs, eta=eta, trajectories=trajectories, target=target
+        )
 
     def record(self, o: CandidateOutcome) -> None:
         """Store one candidate's training outcome (every seed's training and its summary)."""
@@ -401,12 +405,18 @@ class SearchSteps:
         results = self.results() if results is None else results
         return max(results, key=CandidateResult.rank_key, default=None)
 
-    def reached_target(self, target: float) -> bool:
-        """Whether the best fitness reached ``target`` (success-rate tasks only)."""
-        if self.task.fitness.kind != "success_rate":
-            return False
+    def stop_target(self, success_target: float) -> float | None:
+        """The fitness at which a candidate (and the search) is done: ``success_target`` on a
+        success-rate task, the task's own target on a score task (None when it sets none)."""
+        if self.task.fitness.kind == "success_rate":
+            return success_target
+        return self.task.target
+
+    def reached_target(self, success_target: float) -> bool:
+        """Whether the best fitness reached the target (``stop_target``)."""
+        target = self.stop_target(success_target)
         best = self.best()
-        return best is not None and best.fitness >= target
+        return target is not None and best is not None and best.fitness >= target
 
     # --- the end of an iteration, and of the search ---------------------------------------
     def finish_iteration(

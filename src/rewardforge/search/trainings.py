@@ -87,8 +87,11 @@ class Trainings:
 
     def run(
         self, it: int, kept: Sequence[Kept], *, rungs: Sequence[float], eta: float,
-        trajectories: bool,
+        trajectories: bool, target: float | None = None,
     ) -> list[CandidateOutcome]:  # fmt: skip
+        self.target = target
+        every = self.host.config.training.eval_every
+        self.eval_every = max(1, self.host.num_steps // 8) if every is None else (every or None)
         if not kept or all(c.record.status in FINISHED for c in kept):
             return []  # every outcome was recorded before a kill: not trained again
         for c in kept:
@@ -126,6 +129,7 @@ class Trainings:
                 checkpoint_dir=h.workspace.checkpoint_dir(h.run_id) / f"iteration_{it}",
                 log_dir=h.workspace.tb_dir(h.run_id) / f"iteration_{it}",
                 on_rung=on_rung, trajectory_episodes=episodes,
+                target=self.target, eval_every=self.eval_every,
             )  # fmt: skip
         finally:
             for _, fn in rewards:
@@ -147,7 +151,7 @@ class Trainings:
             device=h.config.training.device, seeds=tuple(h.seeds), num_steps=h.num_steps,
             rungs=rungs, eta=eta, folder=f"iteration_{it}", trajectory_episodes=episodes,
             judge=h.config.teacher if getattr(strategy, "judge", None) else None,
-            seed=h.config.seed,
+            seed=h.config.seed, target=self.target, eval_every=self.eval_every,
         )  # fmt: skip
         by_cid: dict[int, CandidateOutcome] = {}
         collected: dict[int, list[Trajectory]] = {}
