@@ -8,6 +8,7 @@ import pytest
 from rewardforge.designers.base import Proposal
 from rewardforge.rewards import RewardProgram, RewardSandbox, SandboxedReward
 from rewardforge.rewards.base import get_baseline
+from rewardforge.rl import load_policy
 from rewardforge.rl.registry import make_trainer
 from rewardforge.search.checking import check_proposal
 from rewardforge.search.final import final_evaluation
@@ -107,6 +108,24 @@ def test_final_evaluation_trains_the_best_beside_both_baselines(sandbox, tmp_pat
     assert all(p.endswith(".pt") for p in final.method.checkpoints)
     assert 0.0 <= final.method.mean <= 1.0
     reward.close()
+
+
+def test_final_evaluation_stops_each_training_at_the_target_like_the_search(tmp_path) -> None:
+    """Pendulum with a target of 0 (any policy reaches it): every arm and seed stops at the
+    first check, with its own saved policy; without a target all train the full budget."""
+    quick = make_trainer("sac", get_task("pendulum"), learning_starts=50, batch_size=16,
+                         net_arch=[16])  # fmt: skip
+    final = final_evaluation(
+        quick, get_baseline("env"), seeds=[3, 4], num_steps=800, checkpoint_dir=tmp_path,
+        target=0.0, eval_every=200,
+    )  # fmt: skip
+    arms = [final.method, *final.baselines.values()]
+    paths = [p for arm in arms for p in arm.checkpoints]
+    assert len(set(paths)) == 6 and all(p.endswith(".pt") for p in paths)
+    assert {load_policy(p).info["steps"] for p in paths} == {200}
+    full = final_evaluation(quick, get_baseline("env"), seeds=[3], num_steps=400,
+                            checkpoint_dir=tmp_path / "full", target=2.0, eval_every=200)  # fmt: skip
+    assert load_policy(full.method.checkpoints[0]).info["steps"] == 400
 
 
 def test_trajectories_survive_a_round_trip(tmp_path) -> None:

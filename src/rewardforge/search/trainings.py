@@ -61,6 +61,9 @@ class Host(Protocol):
     iteration: int | None
 
     @property
+    def eval_every(self) -> int | None: ...
+
+    @property
     def run_id(self) -> str: ...
     @property
     def run_dir(self) -> Path: ...
@@ -89,9 +92,7 @@ class Trainings:
         self, it: int, kept: Sequence[Kept], *, rungs: Sequence[float], eta: float,
         trajectories: bool, target: float | None = None,
     ) -> list[CandidateOutcome]:  # fmt: skip
-        self.target = target
-        every = self.host.config.training.eval_every
-        self.eval_every = max(1, self.host.num_steps // 8) if every is None else (every or None)
+        self.target, self.eval_every = target, self.host.eval_every
         if not kept or all(c.record.status in FINISHED for c in kept):
             return []  # every outcome was recorded before a kill: not trained again
         for c in kept:
