@@ -15,6 +15,7 @@ from rewardforge.bench.events import (
     CellDone,
     TrainingDone,
 )
+from rewardforge.cli import checks
 from rewardforge.cli.output import console, error_console, plain, print_json
 from rewardforge.cli.runs_cmd import add_workspace_argument
 from rewardforge.errors import ConfigError
@@ -52,6 +53,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     from rewardforge.bench.plan import BenchSettings
     from rewardforge.bench.suite import load_suite
 
+    checks.count(args.seeds, "--seeds", 100)
+    checks.count(args.workers, "--workers", 4096)
     if not args.suite:
         raise ConfigError("give a suite: `rewardforge bench classic` (--list shows the built-in "
                           "ones) or a suite file")  # fmt: skip
@@ -64,8 +67,6 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         changes["budget"] = args.budget if args.budget == "task" else _steps(args.budget)
     if changes:
         suite = type(suite).model_validate({**suite.model_dump(), **changes})
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     if args.seed < 0:
         raise ConfigError(f"--seed must be 0 or more, got {args.seed}")
     if args.ray_address and args.executor != "ray":

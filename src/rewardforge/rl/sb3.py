@@ -309,12 +309,13 @@ class SB3Population(Population):
             torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
             return self.act(obs, deterministic=False)
 
-    def save(self, directory: str | Path) -> list[str]:
+    def save(self, directory: str | Path, members: Sequence[int] | None = None) -> list[str]:
         """SB3's own zip per member (load with ``ALGO.load(path)``)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         paths = []
-        for k, model in enumerate(self.models):
+        for k in range(len(self.models)) if members is None else members:
+            model = self.models[k]
             path = directory / f"member{k}_seed{self.seeds[k]}.zip"
             model.save(str(path))
             paths.append(str(path))

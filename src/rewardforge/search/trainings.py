@@ -66,6 +66,9 @@ class Host(Protocol):
     iteration: int | None
 
     @property
+    def eval_every(self) -> int | None: ...
+
+    @property
     def run_id(self) -> str: ...
     @property
     def run_dir(self) -> Path: ...
@@ -92,8 +95,9 @@ class Trainings:
 
     def run(
         self, it: int, kept: Sequence[Kept], *, rungs: Sequence[float], eta: float,
-        trajectories: bool,
+        trajectories: bool, target: float | None = None,
     ) -> list[CandidateOutcome]:  # fmt: skip
+        self.target, self.eval_every = target, self.host.eval_every
         if not kept or all(c.record.status in FINISHED for c in kept):
             return []  # every outcome was recorded before a kill: not trained again
         for c in kept:
@@ -132,6 +136,7 @@ class Trainings:
                 checkpoint_dir=h.workspace.checkpoint_dir(h.run_id) / f"iteration_{it}",
                 log_dir=h.workspace.tb_dir(h.run_id) / f"iteration_{it}",
                 on_rung=on_rung, trajectory_episodes=episodes,
+                target=self.target, eval_every=self.eval_every,
             )  # fmt: skip
         finally:
             for _, fn in rewards:
@@ -156,6 +161,7 @@ class Trainings:
             rungs=rungs, eta=eta, folder=f"iteration_{it}", trajectory_episodes=episodes,
             judge=h.config.teacher if getattr(strategy, "judge", None) else None,
             seed=h.config.seed, eval_policy=h.config.evaluation.eval_policy,
+            target=self.target, eval_every=self.eval_every,
         )  # fmt: skip
         recorded = {c.record.id for c in kept if c.record.status in FINISHED}
         groups_of = jobs
