@@ -10,7 +10,8 @@ The front door::
 ``rf.search`` runs a search in one call; ``rf.Search(rf.SearchConfig(...))`` gives the run to
 hold (``run()``, ``Search.resume``); ``rf.SearchCallback`` receives progress;
 ``rf.register_strategy`` adds a strategy. Tasks: ``rf.get_task``, ``rf.Task``, ``rf.make_env``;
-trainers: ``rf.make_trainer``; stored runs: ``rf.Workspace``. Names other than ``search`` are
+trainers: ``rf.make_trainer``; stored runs: ``rf.Workspace``; benchmarks: ``rf.Bench``,
+``rf.BenchSettings``, ``rf.load_suite``. Names other than ``search`` are
 imported on first use (torch and the trainers load only when needed).
 
 ``rf.search`` is the function; the package of the same name is ``rewardforge.search`` in
@@ -32,6 +33,9 @@ from rewardforge.search.api import search  # noqa: E402 - after __version__, whi
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
+    "Bench": "rewardforge.bench.runner",
+    "BenchSettings": "rewardforge.bench.plan",
+    "load_suite": "rewardforge.bench.suite",
     "Search": "rewardforge.search.runner",
     "SearchConfig": "rewardforge.search.config",
     "SearchResult": "rewardforge.search.result",
@@ -49,6 +53,9 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from rewardforge.bench.plan import BenchSettings
+    from rewardforge.bench.runner import Bench
+    from rewardforge.bench.suite import load_suite
     from rewardforge.ranking import rank_key
     from rewardforge.rl.registry import make_trainer
     from rewardforge.runs.workspace import Workspace
@@ -74,6 +81,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Bench",
+    "BenchSettings",
     "Search",
     "SearchCallback",
     "SearchConfig",
@@ -85,6 +94,7 @@ __all__ = [
     "Workspace",
     "__version__",
     "get_task",
+    "load_suite",
     "make_env",
     "make_trainer",
     "rank_key",

@@ -24,7 +24,7 @@ seeds: 2
 methods:
   env: {baseline: env}
   sparse: {baseline: sparse}
-  evolve: {strategy: evolve, designer: offline, samples: 2, iterations: 3, rungs: off}
+  evolve: {strategy: evolve, designer: offline, samples: 2, iterations: 2, rungs: off}
 budget: 2048
 """
 #: Three cells at once on the 2-core machine: both searches and a baseline.

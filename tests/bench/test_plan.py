@@ -112,9 +112,10 @@ def test_the_estimate_prices_each_cell_at_the_measured_speed_and_packs_them(tmp_
     save_speeds(tmp_path, speeds)
     est = estimate(plan, 2, tmp_path, measure=False)
     assert est.measured == ()
-    # 2 members: 1000 vector steps of 4 envs at 0.01 + (0.02 - 0.01) / 3 s, and one evaluation
-    # of both policies: 2 x 200 steps x (2 members x 10 episodes x 1e-5 s + 50 us)
-    one = 1000 * (0.01 + 0.01 / 3) + 2 * 200 * (20 * 1e-5 + 50e-6)
+    # 2 members: 1000 vector steps of 4 envs at 0.01 + (0.02 - 0.01) / 3 s, and 8 evaluations
+    # (a check each eighth of the budget, as a final evaluation does) of both policies:
+    # 2 x 200 steps x (2 members x 10 episodes x 1e-5 s + 50 us)
+    one = 1000 * (0.01 + 0.01 / 3) + 8 * 2 * 200 * (20 * 1e-5 + 50e-6)
     assert est.of("pendulum|env") == pytest.approx(one)
     assert est.seconds == pytest.approx(pack([c.seconds for c in est.cells], 2))
     assert pack([5, 4, 3, 3], 2) == 8 and pack([5, 4, 3, 3], 1) == 15

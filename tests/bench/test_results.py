@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from rewardforge.bench.output import write_outputs
+from rewardforge.bench.files import write_outputs
 from rewardforge.bench.results import read_results
 from rewardforge.errors import RunError
 from tests.bench.support import make_bench

@@ -123,3 +123,19 @@ def test_a_subset_keeps_the_suites_order_and_refuses_what_it_does_not_have() -> 
         ConfigError, match=r"suite classic has no task 'pendulm'\. Did you mean 'pendulum'\?"
     ):
         suite.subset(["pendulm"], None)
+
+
+def test_the_readmes_suite_file_is_a_valid_suite() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Benchmarking", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert block is not None
+    suite = BenchSuite.model_validate(yaml.safe_load(block.group(1)))
+    kinds = {m.name: m.baseline or dict(m.options).get("designer") for m in suite.methods_parsed()}
+    assert kinds == {"env": "env", "sparse": "sparse", "offline-evolve": "offline",
+                     "llm-evolve": "llm", "answers": "replay"}  # fmt: skip

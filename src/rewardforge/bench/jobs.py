@@ -38,6 +38,8 @@ class BenchJob:
     num_steps: int = 0
     seeds: tuple[int, ...] = ()
     eval_policy: str | None = None
+    target: float | None = None  # a baseline's training stops at it, as in a final evaluation
+    eval_every: int | None = None
 
 
 @dataclass
@@ -100,28 +102,29 @@ def _workspace(root: str) -> Any:
 def _train_baseline(job: BenchJob) -> dict[str, Any]:
     from rewardforge.rewards.base import get_baseline
     from rewardforge.rl.registry import make_trainer
-    from rewardforge.search.final import policy_details
+    from rewardforge.search.final import final_evaluation
     from rewardforge.tasks.registry import get_task
 
     _workspace(job.workspace)
     task = get_task(job.task)
     trainer = make_trainer(job.trainer, task, eval_policy=job.eval_policy)
-    assert job.baseline is not None
-    results = trainer.train([get_baseline(job.baseline)], list(job.seeds), job.num_steps)
-    evals = [r.fitness for r in results if r.fitness is not None]
-    if len(evals) != len(results):
-        raise RunError(f"bench cell {job.key}: a baseline training gave no evaluation")
+    if job.baseline is None:
+        raise RunError(f"bench cell {job.key} is not a baseline")
+    arm = final_evaluation(
+        trainer, get_baseline(job.baseline), job.seeds, job.num_steps, baselines=False,
+        target=job.target, eval_every=job.eval_every,
+    ).method  # fmt: skip
     return {
-        "per_seed": [e.fitness for e in evals],
+        "per_seed": list(arm.per_seed),
         "details": {
             "task": task.id,
             "method": job.method,
             "num_steps": job.num_steps,
-            "env_steps": job.num_steps * len(results),
-            "success_rates": [e.success_rate for e in evals],
-            "mean_returns": [e.mean_return for e in evals],
-            "errors": [r.error for r in results if r.error],
-            **policy_details(evals),
+            "env_steps": sum(arm.steps),
+            "steps": list(arm.steps),
+            "success_rates": list(arm.success_rates),
+            "target": job.target,
+            **arm.policies,
         },
     }
 

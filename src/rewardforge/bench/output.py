@@ -4,37 +4,14 @@ The markdown holds the tables (the papers' table: final fitness per task and met
 baselines beside it; the human-normalized score; per method: tasks at or above ``env``, mean
 and median normalized score, the designer's executable rate, steps, wall-clock, tokens, cost),
 the other policy's figures and each search's run id. The JSON holds everything
-``BenchResults`` has. The HTML (``bench/html.py``) adds the plots."""
+``BenchResults`` has. The HTML (``bench/html.py``) adds the plots; ``bench/files.py`` writes
+the three."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 from rewardforge.bench.results import BenchResults, CellResult, MethodSummary, Stat
-
-FILES = ("bench.md", "bench.json", "bench.html")
-
-
-def write_outputs(results: BenchResults, folder: Path) -> list[Path]:
-    """Write the three files (each replaced whole: a kill leaves the old one or the new one)."""
-    from rewardforge.bench.html import bench_html
-
-    folder.mkdir(parents=True, exist_ok=True)
-    texts = {
-        "bench.md": markdown(results),
-        "bench.json": json.dumps(results.to_dict(), indent=1, sort_keys=True) + "\n",
-        "bench.html": bench_html(results),
-    }
-    paths = []
-    for name, text in texts.items():
-        path = folder / name
-        tmp = path.with_name(name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        paths.append(path)
-    return paths
 
 
 # --- text -----------------------------------------------------------------------------------------
@@ -174,5 +151,5 @@ def other_text(cell: CellResult) -> str:
     return f"{stat_text(Stat(values))} ({name})"
 
 
-__all__ = ["FILES", "SUMMARY_HEADERS", "cell_text", "duration", "headline", "markdown",
-           "normalized_text", "other_text", "policies", "stat_text", "summary_row", "write_outputs"]  # fmt: skip
+__all__ = ["SUMMARY_HEADERS", "cell_text", "duration", "headline", "markdown",
+           "normalized_text", "other_text", "policies", "stat_text", "summary_row"]  # fmt: skip

@@ -5,7 +5,9 @@ the bench sets alike for every method (the seed, the budget, the final evaluatio
 suite's seeds without baselines, which are cells of their own, and one training process per
 search, so that a cell's result does not depend on how many cores the machine has). A baseline
 cell trains the environment's or the sparse reward with the task's trainer over the same seeds
-the searches' final evaluations use.
+the searches' final evaluations use, judged as they judge (``final_evaluation``: checked every
+eighth of the budget, a training that reaches the target stops there with that fitness; the
+target is a search's default one: 0.9 for a success rate, the task's own for a score).
 
 Each cell also says what it will train (``Segment``: so many members for so many steps), the
 upper bound the time estimate is made from (a search that reaches its success target stops
@@ -30,6 +32,10 @@ from rewardforge.search.options import build_config
 from rewardforge.tasks.registry import get_task
 from rewardforge.tasks.spec import Task
 
+#: A search's default success target (``strategy.success_target``) and the checks of a final
+#: evaluation (every eighth of the budget, ``SearchSteps.eval_every``), which baselines share.
+DEFAULT_TARGET = 0.9
+FINAL_CHECKS = 8
 #: Search config sections a method may give whole (``strategy: {name: evolve, samples: 8}``).
 SECTIONS = ("strategy", "designer", "model", "training", "teacher")
 
@@ -80,6 +86,8 @@ class Cell:
     seeds: tuple[int, ...]  # the final evaluation's (a baseline's training seeds)
     config: SearchConfig | None = None
     baseline: str | None = None
+    target: float | None = None  # a baseline's training stops at it (final_evaluation)
+    eval_every: int | None = None
     segments: tuple[Segment, ...] = field(default=())
     trainings: int = 0  # policies trained, every member of every segment counted once
 
@@ -165,10 +173,15 @@ def _cell(
     if method.baseline is not None:
         trainer = task.budget.trainer
         _check_trainer(trainer, task, {})
+        every = max(1, num_steps // FINAL_CHECKS)
+        target = DEFAULT_TARGET if task.fitness.kind == "success_rate" else task.target
+        final = Segment(
+            len(seeds), num_steps, evaluations=FINAL_CHECKS if target is not None else 1
+        )
         return Cell(
             name, task.id, method.name, trainer, task.budget.num_envs, num_steps, seeds,
-            baseline=method.baseline, segments=(Segment(len(seeds), num_steps),),
-            trainings=len(seeds),
+            baseline=method.baseline, segments=(final,), trainings=len(seeds),
+            target=target, eval_every=every if target is not None else None,
         )  # fmt: skip
     config = search_config(suite, method, name, seed, base_dir)
     trainer = config.training.trainer or task.budget.trainer
@@ -230,6 +243,12 @@ def search_segments(config: SearchConfig, num_steps: int) -> tuple[tuple[Segment
     per iteration), then the final evaluation."""
     strategy = config.strategy
     seeds = config.training.seeds
+    every = config.training.eval_every
+    every = max(1, num_steps // FINAL_CHECKS) if every is None else every
+
+    def checks(steps: int) -> int:  # evaluations of a segment: its end, and every ``every``
+        return max(1, math.ceil(steps / every)) if every else 1
+
     out: list[Segment] = []
     if strategy.name == "population":
         members = strategy.population_size + int(strategy.with_env_member)  # type: ignore[attr-defined]
@@ -237,7 +256,7 @@ def search_segments(config: SearchConfig, num_steps: int) -> tuple[tuple[Segment
         out += [Segment(members, refresh, shared=True)] * strategy.num_iterations
         trainings = members
     elif not strategy.writes_code:  # the learned reward's policies are its final evaluation
-        return (Segment(seeds, num_steps),), seeds
+        return (Segment(seeds, num_steps, evaluations=checks(num_steps)),), seeds
     else:
         k = strategy.num_samples
         rungs = getattr(strategy, "rungs", (1.0,)) if k > 1 else (1.0,)
@@ -245,11 +264,12 @@ def search_segments(config: SearchConfig, num_steps: int) -> tuple[tuple[Segment
         for _ in range(strategy.num_iterations):
             alive, done = k, 0
             for rung in schedule(num_steps, rungs):
-                out.append(Segment(alive * seeds, rung.num_steps - done))
+                out.append(Segment(alive * seeds, rung.num_steps - done,
+                                   evaluations=checks(rung.num_steps - done)))  # fmt: skip
                 done, alive = rung.num_steps, max(1, math.ceil(alive / eta))
         trainings = strategy.num_iterations * k * seeds
     if config.evaluation.final_seeds:
-        out.append(Segment(config.evaluation.final_seeds, num_steps))
+        out.append(Segment(config.evaluation.final_seeds, num_steps, evaluations=checks(num_steps)))
     return tuple(out), trainings + config.evaluation.final_seeds
 
 

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from rewardforge.bench.events import BenchProgress, TrainingDone
 from rewardforge.bench.plan import BenchPlan, Cell
+from rewardforge.bench.results import final_steps
 from rewardforge.errors import RunNotFoundError
 from rewardforge.runs.store import RunStore
-
-
-@dataclass
-class _Seen:
-    trainings: set[tuple[int, int, int]]
 
 
 class Tracker:
@@ -36,7 +31,7 @@ class Tracker:
     ) -> None:
         self.plan, self.store, self.states = plan, store, states
         self.costs = {c.key: max(costs.get(c.key, 0.0), 1e-9) for c in plan.cells}
-        self.seen: dict[str, _Seen] = {}
+        self.seen: dict[str, set[tuple[int, int, int]]] = {}  # trainings per run
         self.start = time.perf_counter()
         self._fractions: dict[str, float] = {}
         self.poll()  # what was there before: no events, and not work of this process
@@ -71,23 +66,23 @@ class Tracker:
         )
         candidates = {c.id: c for c in self.store.list_candidates(run_id)}
         first = run_id not in self.seen
-        seen = self.seen.setdefault(run_id, _Seen(set()))
+        seen = self.seen.setdefault(run_id, set())
         events = []
         for t in self.store.list_trainings(run_id):
             c = candidates.get(t.candidate_id)
             if c is not None and c.iteration not in finished:
                 steps += t.budget_steps
             key = (t.candidate_id, t.seed, t.budget_steps)
-            if key in seen.trainings:
+            if key in seen:
                 continue
-            seen.trainings.add(key)
+            seen.add(key)
             if not first and c is not None:
                 events.append(TrainingDone(
                     cell.task_id, cell.method, run_id, c.iteration, c.id, t.seed,
                     t.budget_steps, c.status, t.fitness,
                 ))  # fmt: skip
         for e in self.store.list_evaluations(run_id, kind="final"):
-            steps += int(e.details.get("num_steps", 0)) * len(e.seeds)
+            steps += final_steps(e)
         return steps, events
 
     def _work(self) -> float:

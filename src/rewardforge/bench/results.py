@@ -193,7 +193,7 @@ def _search_cell(store: RunStore, task: str, method: str, state: dict[str, Any])
     iterations = store.list_iterations(run.id)
     env_steps = sum(int(i.details.get("env_steps", 0)) for i in iterations)
     if final:
-        env_steps += int(final[-1].details.get("num_steps", 0)) * len(final[-1].seeds)
+        env_steps += final_steps(final[-1])
     note = ""
     if run.status == "finished" and stat is None:
         note = "no candidate trained" if run.best_candidate_id is None else "no final evaluation"
@@ -206,6 +206,14 @@ def _search_cell(store: RunStore, task: str, method: str, state: dict[str, Any])
         cost_usd=usage.cost_usd, answers=answers, first_try_ok=first, repaired_ok=repaired,
         curve=_curve(store, run, candidates),
     )  # fmt: skip
+
+
+def final_steps(record: EvaluationRecord) -> int:
+    """Environment steps a final evaluation trained (a seed that reached the target stopped)."""
+    steps = record.details.get("steps")
+    if steps:
+        return sum(int(s) for s in steps)
+    return int(record.details.get("num_steps", 0)) * len(record.seeds)
 
 
 def _executable(candidates: list[CandidateRecord]) -> tuple[int, int, int]:
@@ -297,4 +305,4 @@ def _summary(
     )  # fmt: skip
 
 
-__all__ = ["BenchResults", "CellResult", "MethodSummary", "Stat", "read_results"]
+__all__ = ["BenchResults", "CellResult", "MethodSummary", "Stat", "final_steps", "read_results"]

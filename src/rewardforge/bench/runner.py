@@ -26,8 +26,8 @@ from typing import Any
 from rewardforge.bench import BENCH_STRATEGY
 from rewardforge.bench.estimate import cell_seconds, load_speeds, pack, speed_key
 from rewardforge.bench.events import BenchCallback, BenchCallbacks, BenchStart, CellDone
+from rewardforge.bench.files import write_outputs
 from rewardforge.bench.jobs import BenchJob, BenchJobResult, run_bench_job
-from rewardforge.bench.output import write_outputs
 from rewardforge.bench.plan import BenchPlan, BenchSettings, Cell
 from rewardforge.bench.progress import Tracker
 from rewardforge.bench.results import BenchResults, read_results
@@ -177,6 +177,7 @@ class Bench:
             run_id=state.get("run_id"), config=cell.config.to_dict() if cell.config else None,
             baseline=cell.baseline, trainer=cell.trainer, num_steps=cell.num_steps,
             seeds=cell.seeds, eval_policy=None if policy == "auto" else policy,
+            target=cell.target, eval_every=cell.eval_every,
         )  # fmt: skip
 
     def _reports(self, jobs: list[BenchJob], tracker: Tracker) -> Any:

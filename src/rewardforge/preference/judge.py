@@ -171,9 +171,9 @@ class JudgedPopulation:
         return getattr(self._pop, name)
 
     def evaluate(
-        self, num_episodes: int | None = None, seed: int | None = None
+        self, num_episodes: int | None = None, seed: int | None = None, *, both: bool = True
     ) -> list[EvalResult]:
-        results = self._pop.evaluate(num_episodes, seed)
+        results = self._pop.evaluate(num_episodes, seed, both=both)
         judged = judge_policies(
             self._pop.task, self._pop.act, self._pop.num_members, self._judge.teacher,
             episodes=self._judge.episodes, renderer=self._judge.renderer,

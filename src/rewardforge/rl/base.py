@@ -28,7 +28,7 @@ import torch
 
 from rewardforge.errors import ConfigError, TrainerError, did_you_mean
 from rewardforge.rewards.base import RewardFunction
-from rewardforge.rl.evaluation import EVAL_SEED, check_eval_policy, evaluate_both
+from rewardforge.rl.evaluation import EVAL_SEED, check_eval_policy, evaluate_both, with_other
 from rewardforge.rl.logger import MetricsLogger
 from rewardforge.rl.reflection import ReflectionRecorder
 from rewardforge.rl.rewards import MemberRewards
@@ -219,21 +219,18 @@ class Population(ABC):
 
     # --- results --------------------------------------------------------------------------
     def evaluate(
-        self, num_episodes: int | None = None, seed: int | None = None
+        self, num_episodes: int | None = None, seed: int | None = None, *, both: bool = True
     ) -> list[EvalResult]:
         """Fitness of every member over ``num_episodes`` episodes, played with deterministic
         and with sampled actions from the same starts (``evaluate_both``); the fitness is
-        ``eval_policy``'s. The sampled actions come from a random stream of their own, so an
-        evaluation leaves training as it was."""
+        ``eval_policy``'s. With ``both`` off only ``eval_policy`` plays (a check whose results
+        are not kept; ``evaluate_other`` completes them). The sampled actions come from a random
+        stream of their own, so an evaluation leaves training as it was."""
         seed = EVAL_SEED if seed is None else seed
-        size = self.num_members * (num_episodes or self.task.fitness.num_episodes)
-        if self._eval_env is None or self._eval_env.num_envs != size:
-            if self._eval_env is not None:
-                self._eval_env.close()
-            self._eval_env = make_env(self.task, num_envs=size)
         results = evaluate_both(
             self.task, self.act, self.sampler(seed), self.num_members, policy=self.eval_policy,
-            num_episodes=num_episodes, seed=seed, env=self._eval_env,
+            num_episodes=num_episodes, seed=seed, env=self._evaluation_env(num_episodes),
+            both=both,
         )  # fmt: skip
         for k, r in enumerate(results):
             self.metrics.log(
@@ -243,6 +240,26 @@ class Population(ABC):
                 {"eval/fitness": r.fitness, "eval/mean_return": r.mean_return},
             )
         return results
+
+    def evaluate_other(
+        self, results: list[EvalResult], num_episodes: int | None = None, seed: int | None = None
+    ) -> list[EvalResult]:
+        """``results`` of ``evaluate(both=False)`` with the other policy evaluated from the same
+        starts, as ``evaluate()`` would have given them."""
+        seed = EVAL_SEED if seed is None else seed
+        return with_other(
+            self.task, results, self.act, self.sampler(seed), self.num_members,
+            num_episodes=num_episodes, seed=seed, env=self._evaluation_env(num_episodes),
+        )  # fmt: skip
+
+    def _evaluation_env(self, num_episodes: int | None) -> Any:
+        """The evaluation environments, built once (building one can take seconds)."""
+        size = self.num_members * (num_episodes or self.task.fitness.num_episodes)
+        if self._eval_env is None or self._eval_env.num_envs != size:
+            if self._eval_env is not None:
+                self._eval_env.close()
+            self._eval_env = make_env(self.task, num_envs=size)
+        return self._eval_env
 
     def results(
         self,

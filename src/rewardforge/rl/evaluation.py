@@ -104,25 +104,52 @@ def evaluate_both(
     seed: int = EVAL_SEED,
     observe: ObserveFn | None = None,
     env: Any = None,
+    both: bool = True,
 ) -> list[EvalResult]:
     """``evaluate_policies`` with the deterministic actions (``act``) and the sampled ones
     (``sample``) from the same starts; each result is ``policy``'s, the other way in its
-    ``other``. ``observe`` sees ``policy``'s episodes only. Without ``sample`` only the
+    ``other`` (``both`` off: ``policy``'s alone, to complete with ``with_other`` where a result
+    is kept). ``observe`` sees ``policy``'s episodes only. Without ``sample`` only the
     deterministic policy is evaluated (and ``policy`` must say so)."""
     check_eval_policy(policy)
-    if sample is None:
-        if policy != "deterministic":
-            raise ConfigError(
-                "this trainer cannot evaluate its sampled policy; use the deterministic one"
-            )
-        return evaluate_policies(task, act, num_members, num_episodes, seed, observe, env)
+    if sample is None and policy != "deterministic":
+        raise ConfigError(
+            "this trainer cannot evaluate its sampled policy; use the deterministic one"
+        )
     acts = {"deterministic": act, "sampled": sample}
-    other = next(p for p in EVAL_POLICIES if p != policy)
-    first = evaluate_policies(task, acts[policy], num_members, num_episodes, seed, observe, env)
-    second = evaluate_policies(task, acts[other], num_members, num_episodes, seed, None, env)
+    first = evaluate_policies(
+        task, acts[policy] or act, num_members, num_episodes, seed, observe, env
+    )
+    first = [dataclasses.replace(a, policy=policy) for a in first]
+    if not both or sample is None:
+        return first
+    return with_other(
+        task, first, act, sample, num_members, num_episodes=num_episodes, seed=seed, env=env
+    )
+
+
+def with_other(
+    task: Task,
+    results: list[EvalResult],
+    act: ActFn,
+    sample: ActFn | None,
+    num_members: int,
+    *,
+    num_episodes: int | None = None,
+    seed: int = EVAL_SEED,
+    env: Any = None,
+) -> list[EvalResult]:
+    """``results`` (one policy's, from ``evaluate_both``) with the other policy evaluated from
+    the same starts in their ``other`` (as they are where the trainer cannot sample)."""
+    if sample is None or not results or all(r.other is not None for r in results):
+        return results
+    other = next(p for p in EVAL_POLICIES if p != results[0].policy)
+    second = evaluate_policies(
+        task, sample if other == "sampled" else act, num_members, num_episodes, seed, None, env
+    )
     return [
-        dataclasses.replace(a, policy=policy, other=dataclasses.replace(b, policy=other))
-        for a, b in zip(first, second, strict=True)
+        dataclasses.replace(a, other=dataclasses.replace(b, policy=other))
+        for a, b in zip(results, second, strict=True)
     ]
 
 

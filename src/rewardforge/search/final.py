@@ -33,6 +33,7 @@ class Arm:
     success_rates: tuple[float, ...]
     checkpoints: tuple[str, ...] = field(default=())
     policies: dict[str, Any] = field(default_factory=dict)  # ``policy_details``
+    steps: tuple[int, ...] = ()  # environment steps each seed trained (fewer: it stopped)
 
     @property
     def mean(self) -> float:
@@ -72,6 +73,7 @@ def final_evaluation(
     members = [(name, fn, seed) for name, fn in arms for seed in seeds]
     evals: list[Any] = [None] * len(members)
     paths = [""] * len(members)
+    stopped = [num_steps] * len(members)
     every = eval_every if target is not None and eval_every else num_steps
     checks = [*range(every, num_steps, every), num_steps]
     with trainer.start(
@@ -86,15 +88,17 @@ def final_evaluation(
                 continue
             if steps > pop.steps:
                 pop.train_more(steps - pop.steps)
-            results = pop.evaluate()
+            results = pop.evaluate(both=False)
             last = steps == checks[-1]
             done = [
                 pos for pos, e in enumerate(results)
                 if last or (target is not None and e.fitness >= target)
             ]  # fmt: skip
+            if done:  # kept: with the other policy too
+                results = pop.evaluate_other(results)
             for pos in done:
                 m = alive[pos]
-                evals[m] = results[pos]
+                evals[m], stopped[m] = results[pos], pop.steps
                 if checkpoint_dir is not None:
                     name, _, seed = members[m]
                     folder = checkpoint_dir / f"{name}_seed{seed}"
@@ -115,6 +119,7 @@ def final_evaluation(
             success_rates=tuple(e.success_rate for e in evals[rows]),
             checkpoints=tuple(paths[rows]),
             policies=policy_details(evals[rows]),
+            steps=tuple(stopped[rows]),
         )
     method = out.pop("method")
     return FinalEvaluation(method=method, baselines=out, seeds=tuple(seeds), num_steps=num_steps)
@@ -160,7 +165,7 @@ def record_final(
         store.record_evaluation(
             run_id, kind="baseline", baseline=name, per_seed=arm.per_seed, seeds=final.seeds,
             details={"success_rates": arm.success_rates, "num_steps": final.num_steps,
-                     **arm.policies},
+                     "steps": arm.steps, **arm.policies},
         )  # fmt: skip
     checkpoints = [  # relative to the run folder, like every stored artifact path
         relative_to_run(store.path.parent, run_id, c) if c else c for c in final.method.checkpoints
@@ -169,6 +174,7 @@ def record_final(
         run_id, kind="final", candidate_id=candidate_id, per_seed=final.method.per_seed,
         seeds=final.seeds,
         details={"success_rates": final.method.success_rates, "checkpoints": checkpoints,
-                 "num_steps": final.num_steps, **final.method.policies},
+                 "num_steps": final.num_steps, "steps": final.method.steps,
+                 **final.method.policies},
     )  # fmt: skip
     return final

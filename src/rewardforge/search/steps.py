@@ -132,9 +132,7 @@ class SearchSteps:
         """The trainer candidates train with (judged when ``strategy.judge`` is set)."""
         if self._trainer is None:
             judge = getattr(self.config.strategy, "judge", None)
-            teacher = None
-            if judge is not None:
-                teacher = self.teacher(judge, self.task)
+            teacher = self.teacher(judge, self.task) if judge is not None else None
             self._trainer = make_search_trainer(
                 self.trainer_name, self.task, device=self.config.training.device,
                 hparams=self.hparams, judge=teacher, settings=self.config.teacher,

@@ -118,7 +118,9 @@ def train_candidates(
                 pop.train_more(steps - pop.steps)
             elif rung is None:
                 continue  # already past this check (members step several environments at once)
-            evals = pop.evaluate()
+            evals = pop.evaluate(both=False)  # both policies where a result is kept:
+            if rung is not None or _reaches(evals, n, target):  # at a rung, or one that stops
+                evals = pop.evaluate_other(evals)
             results = pop.results(fitness=evals)
             if trajectory_episodes and rung is not None:
                 trajectories += collect_trajectories(
@@ -151,6 +153,17 @@ def train_candidates(
     finally:
         pop.close()
     return [outcomes[cid] for cid, _ in rewards], trajectories
+
+
+def _reaches(evals: Sequence[EvalResult], num_seeds: int, target: float | None) -> bool:
+    """Whether a candidate's mean fitness over its seeds reaches ``target`` (it stops here)."""
+    if target is None:
+        return False
+    means = [
+        sum(e.fitness for e in evals[i : i + num_seeds]) / num_seeds
+        for i in range(0, len(evals), num_seeds)
+    ]
+    return any(m >= target for m in means)
 
 
 def _checkpoints(plan: Sequence[Any], eval_every: int | None) -> list[tuple[int, Any]]:
