@@ -22,7 +22,8 @@ def test_every_builtin_variable_has_a_role_that_inference_agrees_with(task_id: s
         {
             **task.model_dump(),
             "variables": {
-                name: {**spec, "role": None} for name, spec in task.model_dump()["variables"].items()
+                name: {**spec, "role": None}
+                for name, spec in task.model_dump()["variables"].items()
             },
         }
     )
@@ -85,7 +86,7 @@ def test_a_task_without_roles_gets_inferred_ones(tmp_path: Path) -> None:
 
 
 def test_a_declared_role_wins_over_inference(tmp_path: Path) -> None:
-    text = BYO.replace('hand_xyz: {shape', 'hand_xyz: {role: other, shape')
+    text = BYO.replace("hand_xyz: {shape", "hand_xyz: {role: other, shape")
     task = load_task_file(write(tmp_path, text))
     assert variable_roles(task)["hand_xyz"] == "other"
     assert infer_role(task.variable("hand_xyz"), task) == "effector"

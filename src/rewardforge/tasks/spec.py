@@ -445,15 +445,15 @@ def _check_goal(goal: Goal, by_name: dict[str, Variable]) -> None:
             raise ValueError(
                 f"goal.{role} names {name!r}, which is not a variable.{did_you_mean(name, by_name)}"
             )
-    for field, name, roles in (
+    for field, name, allowed in (
         ("variable", goal.variable, ("goal",)),
         ("achieved", goal.achieved, ("effector", "object")),
     ):
-        role = by_name[name].role
-        if role is not None and role not in roles:
+        declared = by_name[name].role
+        if declared is not None and declared not in allowed:
             raise ValueError(
-                f"goal.{field} names {name!r}, whose role is {role!r}; it must be "
-                f"{' or '.join(map(repr, roles))} (or give no role)"
+                f"goal.{field} names {name!r}, whose role is {declared!r}; it must be "
+                f"{' or '.join(map(repr, allowed))} (or give no role)"
             )
     if by_name[goal.variable].shape != by_name[goal.achieved].shape:
         raise ValueError(
