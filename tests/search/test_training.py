@@ -8,6 +8,7 @@ import pytest
 from rewardforge.designers.base import Proposal
 from rewardforge.rewards import RewardProgram, RewardSandbox, SandboxedReward
 from rewardforge.rewards.base import get_baseline
+from rewardforge.rl import load_policy
 from rewardforge.rl.registry import make_trainer
 from rewardforge.search.checking import check_proposal
 from rewardforge.search.final import final_evaluation
@@ -109,6 +110,24 @@ def test_final_evaluation_trains_the_best_beside_both_baselines(sandbox, tmp_pat
     reward.close()
 
 
+def test_final_evaluation_stops_each_training_at_the_target_like_the_search(tmp_path) -> None:
+    """Pendulum with a target of 0 (any policy reaches it): every arm and seed stops at the
+    first check, with its own saved policy; without a target all train the full budget."""
+    quick = make_trainer("sac", get_task("pendulum"), learning_starts=50, batch_size=16,
+                         net_arch=[16])  # fmt: skip
+    final = final_evaluation(
+        quick, get_baseline("env"), seeds=[3, 4], num_steps=800, checkpoint_dir=tmp_path,
+        target=0.0, eval_every=200,
+    )  # fmt: skip
+    arms = [final.method, *final.baselines.values()]
+    paths = [p for arm in arms for p in arm.checkpoints]
+    assert len(set(paths)) == 6 and all(p.endswith(".pt") for p in paths)
+    assert {load_policy(p).info["steps"] for p in paths} == {200}
+    full = final_evaluation(quick, get_baseline("env"), seeds=[3], num_steps=400,
+                            checkpoint_dir=tmp_path / "full", target=2.0, eval_every=200)  # fmt: skip
+    assert load_policy(full.method.checkpoints[0]).info["steps"] == 400
+
+
 def test_trajectories_survive_a_round_trip(tmp_path) -> None:
     fn = get_baseline("env")
     assert fn is not None
@@ -177,3 +196,36 @@ def test_halving_breaks_ties_by_success_while_training_then_score() -> None:
     further = outcome(3, [nan, nan], score=0.4)
     ranked = sorted([sits, explores, further], key=_rank, reverse=True)
     assert [o.candidate_id for o in ranked] == [2, 3, 1]
+
+
+def test_a_candidate_that_reaches_the_target_stops_with_its_policy_saved(tmp_path) -> None:
+    """Pendulum's env reward against the sparse one: a target of 0 is reached by any policy,
+    so with a target every candidate stops at the first check and keeps its checkpoint."""
+    task = get_task("pendulum")
+    quick = make_trainer("sac", task, learning_starts=50, batch_size=16, net_arch=[16])
+    rewards = [(1, get_baseline("env")), (2, get_baseline("sparse")), (3, get_baseline("env"))]
+    outcomes, _ = train_candidates(
+        quick, rewards, seeds=[0, 1], num_steps=800, rungs=(0.5, 1.0), eta=2.0,
+        checkpoint_dir=tmp_path, target=0.0, eval_every=200,
+    )  # fmt: skip
+    assert [o.status for o in outcomes] == ["trained"] * 3
+    assert [o.steps for o in outcomes] == [200] * 3  # not the 800 of the budget
+    assert [o.curve["steps"] for o in outcomes] == [[200]] * 3
+    for o in outcomes:
+        assert len(o.checkpoints) == 2 and all(p and (tmp_path / p).exists() for p in o.checkpoints)
+    assert len({p for o in outcomes for p in o.checkpoints}) == 6  # no policy overwrote another
+
+
+def test_without_reaching_the_target_checks_do_not_change_halving(tmp_path) -> None:
+    task = get_task("pendulum")
+    quick = make_trainer("sac", task, learning_starts=50, batch_size=16, net_arch=[16])
+    rewards = [(1, get_baseline("env")), (2, get_baseline("sparse"))]
+    outcomes, _ = train_candidates(
+        quick, rewards, seeds=[0], num_steps=800, rungs=(0.5, 1.0), eta=2.0,
+        checkpoint_dir=tmp_path, target=2.0, eval_every=200,
+    )  # fmt: skip
+    assert sorted(o.status for o in outcomes) == ["stopped_early", "trained"]
+    done = next(o for o in outcomes if o.status == "trained")
+    assert done.steps == 800 and done.curve["steps"] == [200, 400, 600, 800]
+    stopped = next(o for o in outcomes if o.status == "stopped_early")
+    assert stopped.curve["steps"] == [200, 400]  # evaluated between the rungs, halved at 400

@@ -37,6 +37,15 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument(
+        "--until-solved",
+        action="store_true",
+        help="evaluate every --eval-every steps and stop once every seed reached the task's "
+        "target; prints the time and steps to solve",
+    )
+    p.add_argument(
+        "--eval-every", type=int, help="steps between evaluations (default: a tenth of --steps)"
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -122,6 +131,7 @@ def summarize(results: list[Any]) -> dict[str, Any]:
 
 def run_train(args: argparse.Namespace) -> int:
     from rewardforge.rl import make_trainer
+    from rewardforge.rl.solve import train_to_target
 
     checks.count(args.steps, "--steps", MAX_NUM_STEPS)
     checks.count(args.eval_episodes, "--eval-episodes", MAX_EVAL_EPISODES)
@@ -131,17 +141,31 @@ def run_train(args: argparse.Namespace) -> int:
     name = args.trainer or task.budget.trainer
     trainer = make_trainer(name, task, device=args.device, **parse_overrides(args.set))
     steps = task.budget.num_steps if args.steps is None else args.steps
-    reward = load_reward_spec(args.reward, task)
-    try:
-        results = trainer.train(
-            [reward],
-            seeds,
-            steps,
-            log_dir=out,
-            progress=not args.json and sys.stderr.isatty(),
-            num_eval_episodes=args.eval_episodes,
-            checkpoint_dir=out / "checkpoints" if out else None,
+    every = checks.count(args.eval_every, "--eval-every", MAX_NUM_STEPS)
+    if args.until_solved and task.target is None:
+        raise ConfigError(
+            f"task {task.id} sets no fitness target (fitness.target in its task file); "
+            "--until-solved needs one"
         )
+    reward = load_reward_spec(args.reward, task)
+    solve = None
+    try:
+        if args.until_solved:
+            results, solve = train_to_target(
+                trainer, [reward], seeds, steps, eval_every=every or max(1, steps // 10),
+                log_dir=out, num_eval_episodes=args.eval_episodes,
+                checkpoint_dir=out / "checkpoints" if out else None,
+            )  # fmt: skip
+        else:
+            results = trainer.train(
+                [reward],
+                seeds,
+                steps,
+                log_dir=out,
+                progress=not args.json and sys.stderr.isatty(),
+                num_eval_episodes=args.eval_episodes,
+                checkpoint_dir=out / "checkpoints" if out else None,
+            )
     finally:
         close = getattr(reward, "close", None)
         if callable(close):
@@ -153,6 +177,10 @@ def run_train(args: argparse.Namespace) -> int:
         "steps": steps,
         **summarize(results),
     }
+    if solve is not None:
+        summary["target"] = task.target
+        summary["time_to_solve"] = [r.time_to_solve for r in solve]
+        summary["steps_to_solve"] = [r.steps_to_solve for r in solve]
     payload = {"summary": summary, "members": [r.to_dict() for r in results]}
     if out:
         (out / "results.json").write_text(json.dumps(payload, indent=2, default=str))
@@ -198,5 +226,13 @@ def _print_table(task: Task, summary: dict[str, Any], results: list[Any]) -> Non
         style="bold",
     )
     console.print(table)
+    if "time_to_solve" in s:
+        seeds = [r.seed for r in results]
+        for seed, t, n in zip(seeds, s["time_to_solve"], s["steps_to_solve"], strict=True):
+            console.print(
+                f"seed {seed}: "
+                + (f"reached {s['target']} in {t:.1f} s, {n:,} steps" if t is not None
+                   else f"did not reach {s['target']} in {s['steps']:,} steps")
+            )  # fmt: skip
     for err in s["errors"]:
         console.print(f"[red]reward failed[/red]: {plain(err)}")

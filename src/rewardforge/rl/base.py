@@ -258,14 +258,15 @@ class Population(ABC):
             for k in range(self.num_members)
         ]
 
-    def save(self, directory: str | Path) -> list[str]:
-        """One checkpoint file per member (``member{k}.pt``); load with ``rl.load_policy``."""
+    def save(self, directory: str | Path, members: Sequence[int] | None = None) -> list[str]:
+        """One checkpoint file per member (``member{k}_seed{s}.pt``), for ``members`` (default
+        all, in order); load with ``rl.load_policy``."""
         from rewardforge.rl.checkpoint import save_policy
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         paths = []
-        for k in range(self.num_members):
+        for k in range(self.num_members) if members is None else members:
             path = directory / f"member{k}_seed{self.seeds[k]}.pt"
             save_policy(path, self._policy_payload(k))
             paths.append(str(path))

@@ -298,12 +298,13 @@ class SB3Population(Population):
             actions.append(np.asarray(model.predict(seen, deterministic=True)[0]))
         return np.concatenate(actions)
 
-    def save(self, directory: str | Path) -> list[str]:
+    def save(self, directory: str | Path, members: Sequence[int] | None = None) -> list[str]:
         """SB3's own zip per member (load with ``ALGO.load(path)``)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         paths = []
-        for k, model in enumerate(self.models):
+        for k in range(len(self.models)) if members is None else members:
+            model = self.models[k]
             path = directory / f"member{k}_seed{self.seeds[k]}.zip"
             model.save(str(path))
             paths.append(str(path))

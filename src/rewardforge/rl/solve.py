@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rewardforge.errors import ConfigError
-from rewardforge.rl.base import Population
-from rewardforge.rl.types import EvalResult
+from rewardforge.rewards.base import RewardFunction
+from rewardforge.rl.base import Population, Trainer
+from rewardforge.rl.types import EvalResult, TrainResult
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,29 @@ def train_until_solved(
 def solved_members(results: list[SolveResult]) -> list[int]:
     """Indices of the members that reached their target."""
     return [k for k, r in enumerate(results) if r.solved]
+
+
+def train_to_target(
+    trainer: Trainer,
+    rewards: Sequence[RewardFunction],
+    seeds: Sequence[int],
+    num_steps: int,
+    *,
+    eval_every: int,
+    log_dir: str | Path | None = None,
+    num_eval_episodes: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> tuple[list[TrainResult], list[SolveResult]]:
+    """``Trainer.train`` that stops once every member reached the task's target: the results
+    (with the last evaluation) and each member's ``SolveResult``."""
+    target = trainer.task.target
+    if target is None:
+        raise ConfigError(f"task {trainer.task.id} sets no fitness target (fitness.target)")
+    with trainer.start(rewards, seeds, log_dir=log_dir, planned_steps=num_steps) as pop:
+        solve = train_until_solved(
+            pop, target=target, max_steps=num_steps, eval_every=eval_every,
+            num_episodes=num_eval_episodes,
+        )  # fmt: skip
+        paths = pop.save(checkpoint_dir) if checkpoint_dir is not None else None
+        last = [s.last for s in solve if s.last is not None]
+        return pop.results(fitness=last, checkpoints=paths), solve

@@ -73,6 +73,12 @@ class TrainingSettings(Section):
     )
     seeds: int = Field(1, gt=0, description="training seeds per candidate during the search")
     device: str = Field("cpu", description="cpu or cuda")
+    eval_every: int | None = Field(
+        None,
+        ge=0,
+        description="evaluate candidates every N steps and stop each one that reaches the "
+        "target (default: an eighth of the budget; 0: only at the halving rungs)",
+    )
 
 
 class EvaluationSettings(Section):

@@ -88,7 +88,9 @@ class IterativeStrategy:
             kept = [c for c in checked if c.ok]
         rungs = getattr(self.config, "rungs", (1.0,))
         eta = getattr(self.config, "eta", 2.0)
-        steps.train(it, kept, rungs=rungs, eta=eta, trajectories=screening)
+        success_target = getattr(self.config, "success_target", None)
+        target = None if success_target is None else steps.stop_target(success_target)
+        steps.train(it, kept, rungs=rungs, eta=eta, trajectories=screening, target=target)
         self.finish(steps, it)
 
     def preparer(self, steps: SearchSteps, context: DesignContext) -> Any:

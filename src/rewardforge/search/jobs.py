@@ -51,6 +51,8 @@ class TrainingJob:
     group: int = 0
     judge: TeacherSettings | None = None  # a scripted judge's settings: fitness by tournament
     seed: int = 0  # the run's seed (the judge's random stream)
+    target: float | None = None  # a candidate that reaches it stops (train_candidates)
+    eval_every: int | None = None
 
 
 @dataclass
@@ -116,6 +118,8 @@ def run_training_job(job: TrainingJob) -> JobOutput:
                 log_dir=root / LOGS / job.folder,
                 on_rung=lambda index, steps, scores: rungs.append((index, steps, dict(scores))),
                 trajectory_episodes=job.trajectory_episodes,
+                target=job.target,
+                eval_every=job.eval_every,
             )
         finally:
             for _, fn in rewards:

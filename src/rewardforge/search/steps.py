@@ -368,11 +368,15 @@ class SearchSteps:
         rungs: Sequence[float] = (1.0,),
         eta: float = 2.0,
         trajectories: bool = False,
+        target: float | None = None,
     ) -> list[CandidateOutcome]:
         """Train ``kept`` with successive halving at ``rungs``, record each outcome; with
-        ``trajectories`` keep rollouts for later screening. Candidates whose outcome is
-        recorded (before a kill) are not trained again."""
-        return Trainings(self).run(it, kept, rungs=rungs, eta=eta, trajectories=trajectories)
+        ``trajectories`` keep rollouts for later screening; a candidate whose fitness reaches
+        ``target`` stops there. Candidates whose outcome is recorded (before a kill) are not
+        trained again."""
+        return Trainings(self).run(
+            it, kept, rungs=rungs, eta=eta, trajectories=trajectories, target=target
+        )
 
     def record(self, o: CandidateOutcome) -> None:
         """Store one candidate's training outcome (every seed's training and its summary)."""
@@ -401,12 +405,21 @@ class SearchSteps:
         results = self.results() if results is None else results
         return max(results, key=CandidateResult.rank_key, default=None)
 
-    def reached_target(self, target: float) -> bool:
-        """Whether the best fitness reached ``target`` (success-rate tasks only)."""
-        if self.task.fitness.kind != "success_rate":
-            return False
-        best = self.best()
-        return best is not None and best.fitness >= target
+    @property
+    def eval_every(self) -> int | None:
+        """Steps between the checks that stop a training at the target (None: no checks)."""
+        every = self.config.training.eval_every
+        return max(1, self.num_steps // 8) if every is None else (every or None)
+
+    def stop_target(self, success_target: float) -> float | None:
+        """When a training (and the search) is done: ``success_target``, or on a score task
+        the task's own target (None if it sets none)."""
+        return success_target if self.task.fitness.kind == "success_rate" else self.task.target
+
+    def reached_target(self, success_target: float) -> bool:
+        """Whether the best fitness reached the target (``stop_target``)."""
+        target, best = self.stop_target(success_target), self.best()
+        return target is not None and best is not None and best.fitness >= target
 
     # --- the end of an iteration, and of the search ---------------------------------------
     def finish_iteration(
@@ -455,8 +468,7 @@ class SearchSteps:
         self.store.set_iteration_feedback(self.run_id, it, human_feedback=text or "")
 
     def final_evaluation(self) -> None:
-        """The best reward retrained with ``evaluation.final_seeds`` fresh seeds, beside the
-        baselines (recorded once: a resumed run keeps it)."""
+        """The best reward retrained with fresh seeds beside the baselines (recorded once)."""
         run = self.store.get_run(self.run_id)
         settings = self.config.evaluation
         if run.best_candidate_id is None or settings.final_seeds == 0:
@@ -477,6 +489,8 @@ class SearchSteps:
                 baselines=settings.baselines,
                 checkpoint_dir=self.workspace.checkpoint_dir(self.run_id) / "final",
                 log_dir=self.workspace.tb_dir(self.run_id) / "final",
+                target=self.stop_target(getattr(self.config.strategy, "success_target", 0.9)),
+                eval_every=self.eval_every,
             )  # fmt: skip
         finally:
             reward.close()

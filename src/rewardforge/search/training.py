@@ -3,7 +3,12 @@
 All candidates (times the search seeds) are members of one population. After each rung every
 member is evaluated; a candidate's fitness is the mean over its seeds; the top ``1/eta`` of the
 candidates continue, the rest stop early with the fitness they reached. A candidate whose reward
-fails while training stops at once, with the error."""
+fails while training stops at once, with the error.
+
+With a ``target``, candidates are also evaluated every ``eval_every`` steps between rungs, and
+one whose fitness reaches the target is done: its checkpoint is saved, it leaves the population
+and its fitness is final (status ``trained``, with fewer steps than the budget). Training a
+solved policy further only costs time, and can make it worse."""
 
 from __future__ import annotations
 
@@ -81,8 +86,12 @@ def train_candidates(
     log_dir: Path | None = None,
     on_rung: RungCallback | None = None,
     trajectory_episodes: int = 0,
+    target: float | None = None,
+    eval_every: int | None = None,
 ) -> tuple[list[CandidateOutcome], list[Trajectory]]:
-    """Train ``rewards`` (candidate id, reward) for up to ``num_steps`` each, halving at ``rungs``.
+    """Train ``rewards`` (candidate id, reward) for up to ``num_steps`` each, halving at ``rungs``
+    and stopping each candidate once its fitness reaches ``target`` (checked at the rungs and
+    every ``eval_every`` steps; None: at the rungs only).
 
     Returns one outcome per candidate (in the given order) and the trajectories collected at
     each rung (``trajectory_episodes`` per member; 0 collects none)."""
@@ -92,6 +101,7 @@ def train_candidates(
     outcomes = {cid: CandidateOutcome(cid, seeds=seeds) for cid, _ in rewards}
     members = [(cid, fn, seed) for cid, fn in rewards for seed in seeds]
     plan = schedule(num_steps, rungs if len(rewards) > 1 else (1.0,))
+    checks = _checkpoints(plan, eval_every if target is not None else None)
     trajectories: list[Trajectory] = []
     pop = trainer.start(
         [fn for _, fn, _ in members],
@@ -100,34 +110,79 @@ def train_candidates(
         planned_steps=num_steps,
     )
     start = time.perf_counter()
+    n = len(seeds)
     try:
         alive = [cid for cid, _ in rewards]  # candidates still training, in member order
-        for rung in plan:
-            pop.train_more(rung.num_steps - pop.steps)
+        for steps, rung in checks:
+            if steps > pop.steps:
+                pop.train_more(steps - pop.steps)
+            elif rung is None:
+                continue  # already past this check (members step several environments at once)
             evals = pop.evaluate()
             results = pop.results(fitness=evals)
-            if trajectory_episodes:
+            if trajectory_episodes and rung is not None:
                 trajectories += collect_trajectories(
                     trainer.task, pop.act, pop.num_members, trajectory_episodes
                 )
-            scores = _score_rung(outcomes, _group(alive, len(seeds), results), pop.steps, start)
-            if on_rung is not None:
+            scores = _score_rung(outcomes, _group(alive, n, results), pop.steps, start)
+            solved = [
+                c for c in alive if c in scores and target is not None and scores[c] >= target
+            ]
+            if solved:  # done: keep its policy, take it out of the population
+                _finish_solved(pop, outcomes, alive, solved, n, checkpoint_dir)
+                scores = {c: v for c, v in scores.items() if c not in solved}
+            if rung is not None and on_rung is not None:
                 on_rung(rung.index, pop.steps, scores)
-            keep = _halve(outcomes, alive, scores, eta, last=rung is plan[-1])
+            still = [c for c in alive if c not in solved]
+            if rung is None:
+                keep: list[int] | None = [c for c in still if c in scores] or None
+            else:
+                keep = _halve(outcomes, still, scores, eta, last=rung is plan[-1])
             if keep is None:
                 break
             if keep != alive:
-                pop.keep([alive.index(c) * len(seeds) + j for c in keep for j in range(len(seeds))])
+                pop.keep([alive.index(c) * n + j for c in keep for j in range(n)])
                 alive = keep
         if checkpoint_dir is not None and any(outcomes[c].status == "trained" for c in alive):
             paths = pop.save(checkpoint_dir)
             for i, cid in enumerate(alive):
-                outcomes[cid].checkpoints = list[str | None](
-                    paths[i * len(seeds) : (i + 1) * len(seeds)]
-                )
+                if not outcomes[cid].checkpoints:  # a solved one was saved when it solved
+                    outcomes[cid].checkpoints = list[str | None](paths[i * n : (i + 1) * n])
     finally:
         pop.close()
     return [outcomes[cid] for cid, _ in rewards], trajectories
+
+
+def _checkpoints(plan: Sequence[Any], eval_every: int | None) -> list[tuple[int, Any]]:
+    """Where training stops to evaluate: every rung (with its rung), and every ``eval_every``
+    steps between them (rung None)."""
+    points: list[tuple[int, Any]] = []
+    done = 0
+    for rung in plan:
+        if eval_every:
+            points += [(s, None) for s in range(done + eval_every, rung.num_steps, eval_every)]
+        points.append((rung.num_steps, rung))
+        done = rung.num_steps
+    return points
+
+
+def _finish_solved(
+    pop: Any,
+    outcomes: dict[int, CandidateOutcome],
+    alive: list[int],
+    solved: list[int],
+    num_seeds: int,
+    checkpoint_dir: Path | None,
+) -> None:
+    """Candidates that reached the target: final fitness, saved policies, status trained."""
+    for cid in solved:
+        outcomes[cid].status = "trained"
+        logger.info("candidate %d reached the target at %d steps", cid, pop.steps)
+        if checkpoint_dir is not None:
+            k = alive.index(cid) * num_seeds
+            folder = checkpoint_dir / f"solved_c{cid}"
+            paths = pop.save(folder, members=range(k, k + num_seeds))
+            outcomes[cid].checkpoints = list[str | None](paths)
 
 
 def _score_rung(

@@ -61,6 +61,9 @@ class Host(Protocol):
     iteration: int | None
 
     @property
+    def eval_every(self) -> int | None: ...
+
+    @property
     def run_id(self) -> str: ...
     @property
     def run_dir(self) -> Path: ...
@@ -87,8 +90,9 @@ class Trainings:
 
     def run(
         self, it: int, kept: Sequence[Kept], *, rungs: Sequence[float], eta: float,
-        trajectories: bool,
+        trajectories: bool, target: float | None = None,
     ) -> list[CandidateOutcome]:  # fmt: skip
+        self.target, self.eval_every = target, self.host.eval_every
         if not kept or all(c.record.status in FINISHED for c in kept):
             return []  # every outcome was recorded before a kill: not trained again
         for c in kept:
@@ -126,6 +130,7 @@ class Trainings:
                 checkpoint_dir=h.workspace.checkpoint_dir(h.run_id) / f"iteration_{it}",
                 log_dir=h.workspace.tb_dir(h.run_id) / f"iteration_{it}",
                 on_rung=on_rung, trajectory_episodes=episodes,
+                target=self.target, eval_every=self.eval_every,
             )  # fmt: skip
         finally:
             for _, fn in rewards:
@@ -147,7 +152,7 @@ class Trainings:
             device=h.config.training.device, seeds=tuple(h.seeds), num_steps=h.num_steps,
             rungs=rungs, eta=eta, folder=f"iteration_{it}", trajectory_episodes=episodes,
             judge=h.config.teacher if getattr(strategy, "judge", None) else None,
-            seed=h.config.seed,
+            seed=h.config.seed, target=self.target, eval_every=self.eval_every,
         )  # fmt: skip
         by_cid: dict[int, CandidateOutcome] = {}
         collected: dict[int, list[Trajectory]] = {}
