@@ -31,6 +31,9 @@ def test_task_show_lists_variables(run_cli) -> None:
         "action",
     ]
     assert data["variables"][3]["shape"] == [1]
+    roles = {v["name"]: (v["role"], v["role_declared"]) for v in data["variables"]}
+    assert roles["position"] == ("effector", True) and roles["goal_position"] == ("goal", True)
+    assert "effector" in out.stdout, "the table shows each variable's role"
 
 
 def test_unknown_task_fails_with_suggestion_and_no_traceback(run_cli) -> None:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from rewardforge.cli.output import console, plain, print_json
 from rewardforge.tasks import Task, get_task, list_tasks
+from rewardforge.tasks.roles import variable_roles
 
 
 def register(sub: Any) -> None:
@@ -40,6 +41,7 @@ def task_file_note(path: str) -> str:
 
 
 def task_summary(task: Task) -> dict[str, Any]:
+    roles = variable_roles(task)
     return {
         "id": task.id,
         "env": task.env.name,
@@ -52,6 +54,8 @@ def task_summary(task: Task) -> dict[str, Any]:
                 "shape": list(v.shape),
                 "dtype": v.dtype,
                 "unit": v.unit,
+                "role": roles[v.name],
+                "role_declared": v.role is not None,
                 "description": v.description,
             }
             for v in task.variables
@@ -111,10 +115,13 @@ def run_show(args: argparse.Namespace) -> int:
     if task.source_file and not task.source_file.startswith(BUILTIN_ORIGIN):
         console.print(f"[yellow]note:[/yellow] {plain(task_file_note(task.source_file))}")
     table = Table(title="variables (B = number of environments)")
-    for col in ("name", "shape", "dtype", "unit", "description"):
+    for col in ("name", "shape", "dtype", "unit", "role", "description"):
         table.add_column(col, overflow="fold")
+    roles = variable_roles(task)
     for v in task.variables:
-        table.add_row(*(plain(x) for x in (v.name, v.shape_text, v.dtype, v.unit, v.description)))
+        role = roles[v.name] if v.role else f"{roles[v.name]} (inferred)"
+        cells = (v.name, v.shape_text, v.dtype, v.unit, role, v.description)
+        table.add_row(*(plain(x) for x in cells))
     console.print(table)
     console.print(f"[bold]success[/bold]: {plain(task.success.describe())}")
     console.print(Syntax(task.success.code.rstrip(), "python", theme="ansi_dark"))

@@ -49,6 +49,7 @@ IMPLICIT_VARIABLES: dict[str, dict[str, Any]] = {
         "unit": "steps",
         "description": "number of steps taken in the current episode, counting this one (1 on the first step)",
         "source": "episode_step",
+        "role": "other",
     },
 }
 
@@ -70,6 +71,27 @@ MAX_EVAL_EPISODES = 10_000
 MAX_VARIABLE_SIZE = 1_000_000
 MAX_TASK_FILE_BYTES = 1_000_000
 
+#: What a variable is to the task: the offline designer builds staged rewards from these (reach
+#: the object, carry it to the goal, ...). A variable without one gets an inferred role
+#: (``tasks.roles.variable_roles``).
+ROLES: dict[str, str] = {
+    "effector": "position of what the agent moves directly (gripper, fingertip, tool, car)",
+    "object": "position of a thing the effector must move (block, puck, handle, button)",
+    "goal": "where the object, or in a task without one the effector, must go",
+    "velocity": "rate of change of a position or an angle",
+    "angle": "an angle (joint angle, body pitch, angle from upright)",
+    "gripper": "how far the fingers are open (0 is closed), or a flag that they are closed",
+    "held": "flag: the object is held",
+    "success": "flag: the task is achieved at this step",
+    "alive": "flag: the episode may go on (the body is healthy)",
+    "action": "the action the agent took",
+    "other": "anything else (used only by generic terms)",
+}
+#: Roles that are flags: their variables must have dtype bool.
+FLAG_ROLES = ("held", "success", "alive")
+#: Roles that are positions: their variables must be numbers.
+POSITION_ROLES = ("effector", "object", "goal")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -85,6 +107,10 @@ class Variable(_Strict):
     description: str = ""
     source: str = Field(
         description="numpy expression over obs, action, info, episode_step, full(v)"
+    )
+    role: str | None = Field(
+        default=None,
+        description=f"what the variable is to the task: {' | '.join(ROLES)} (inferred when absent)",
     )
 
     @property
@@ -109,6 +135,25 @@ class Variable(_Strict):
         if dtype not in DTYPES:
             raise ValueError(f"must be one of {', '.join(DTYPES)}, got {dtype!r}")
         return dtype
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, role: str | None) -> str | None:
+        if role is not None and role not in ROLES:
+            raise ValueError(
+                f"unknown role {role!r}.{did_you_mean(role, ROLES)} Roles: {', '.join(ROLES)}"
+            )
+        return role
+
+    @model_validator(mode="after")
+    def _role_fits(self) -> Variable:
+        if self.role in FLAG_ROLES and self.dtype != "bool":
+            raise ValueError(
+                f"role {self.role!r} is a flag: give the variable dtype bool (it has {self.dtype})"
+            )
+        if self.role in POSITION_ROLES and self.dtype == "bool":
+            raise ValueError(f"role {self.role!r} is a position: a bool variable cannot have it")
+        return self
 
     @field_validator("source")
     @classmethod
@@ -400,6 +445,16 @@ def _check_goal(goal: Goal, by_name: dict[str, Variable]) -> None:
             raise ValueError(
                 f"goal.{role} names {name!r}, which is not a variable.{did_you_mean(name, by_name)}"
             )
+    for field, name, allowed in (
+        ("variable", goal.variable, ("goal",)),
+        ("achieved", goal.achieved, ("effector", "object")),
+    ):
+        declared = by_name[name].role
+        if declared is not None and declared not in allowed:
+            raise ValueError(
+                f"goal.{field} names {name!r}, whose role is {declared!r}; it must be "
+                f"{' or '.join(map(repr, allowed))} (or give no role)"
+            )
     if by_name[goal.variable].shape != by_name[goal.achieved].shape:
         raise ValueError(
             f"goal.variable {goal.variable!r} has shape {list(by_name[goal.variable].shape)} but "
@@ -416,8 +471,11 @@ def _check_goal(goal: Goal, by_name: dict[str, Variable]) -> None:
 
 __all__ = [
     "DEFAULT_SUCCESS_TARGET",
+    "FLAG_ROLES",
     "GOAL_ENV_REWARD",
     "IMPLICIT_VARIABLES",
+    "POSITION_ROLES",
+    "ROLES",
     "Budget",
     "EnvSpec",
     "Fitness",
