@@ -46,7 +46,9 @@ class _Pop:
             np.float32
         )
 
-    def evaluate(self, num_episodes: Any = None, seed: Any = None) -> list[EvalResult]:
+    def evaluate(
+        self, num_episodes: Any = None, seed: Any = None, *, both: bool = True
+    ) -> list[EvalResult]:
         return [EvalResult(0.0, 0.0, None, -1.0, 0.0, 1.0, (-1.0,), (1,), (False,))] * 2
 
 
