@@ -5,7 +5,7 @@ import pytest
 from rewardforge.errors import ConfigError
 from rewardforge.rewards.base import EnvReward
 from rewardforge.rl import make_trainer
-from rewardforge.rl.solve import solved_members, train_until_solved
+from rewardforge.rl.solve import solved_members, train_to_target, train_until_solved
 from rewardforge.tasks import get_task
 
 
@@ -21,6 +21,18 @@ def test_stops_at_the_first_evaluation_that_reaches_the_target() -> None:
     assert all(r.solved and r.steps_to_solve == 200 for r in results)
     assert results[0].time_to_solve == results[0].curve[0].seconds > 0
     assert solved_members(results) == [0, 1]
+    # a check plays the fitness policy only: the other would double the time of every check
+    assert results[0].last is not None and results[0].last.other is None
+
+
+def test_train_to_target_keeps_both_policies_of_its_last_evaluation() -> None:
+    trainer = make_trainer("sac", get_task("pendulum"), learning_starts=50, net_arch=[16])
+    (result,), (solve,) = train_to_target(trainer, [EnvReward()], [0], 600, eval_every=200)
+    assert solve.last is not None
+    assert result.fitness is not None
+    assert result.fitness.fitness == solve.last.fitness  # the check that decided is kept
+    assert result.fitness.other is not None
+    assert {result.fitness.policy, result.fitness.other.policy} == {"deterministic", "sampled"}
 
 
 def test_an_unreachable_target_runs_to_the_cap_and_reports_not_solved() -> None:

@@ -81,7 +81,9 @@ def train_until_solved(
 ) -> list[SolveResult]:
     """Train every member of ``pop`` until all have reached ``target`` (fitness >= target), or
     ``max_steps`` environment steps per member, or ``max_seconds`` of wall-clock (checked at
-    each evaluation). Returns one ``SolveResult`` per member."""
+    each evaluation). Each check plays the fitness policy only (``evaluate(both=False)``): the
+    other policy is not what is judged, and playing it would double the time of every check.
+    Returns one ``SolveResult`` per member."""
     if max_steps <= 0 or eval_every <= 0:
         raise ConfigError(
             f"max_steps and eval_every must be positive, got {max_steps} and {eval_every}"
@@ -92,7 +94,7 @@ def train_until_solved(
     start = time.perf_counter()
     while pop.steps < max_steps:
         pop.train_more(min(eval_every, max_steps - pop.steps))
-        evals = pop.evaluate(num_episodes=num_episodes)
+        evals = pop.evaluate(num_episodes=num_episodes, both=False)
         seconds = time.perf_counter() - start
         for result, ev in zip(results, evals, strict=True):
             result.curve.append(CurvePoint(pop.steps, seconds, ev.fitness, ev.success_rate))
@@ -126,7 +128,8 @@ def train_to_target(
     checkpoint_dir: str | Path | None = None,
 ) -> tuple[list[TrainResult], list[SolveResult]]:
     """``Trainer.train`` that stops once every member reached the task's target: the results
-    (with the last evaluation) and each member's ``SolveResult``."""
+    (with the last evaluation, completed with the other policy) and each member's
+    ``SolveResult``."""
     target = trainer.task.target
     if target is None:
         raise ConfigError(f"task {trainer.task.id} sets no fitness target (fitness.target)")
@@ -136,5 +139,7 @@ def train_to_target(
             num_episodes=num_eval_episodes,
         )  # fmt: skip
         paths = pop.save(checkpoint_dir) if checkpoint_dir is not None else None
-        last = [s.last for s in solve if s.last is not None]
+        last = pop.evaluate_other(
+            [s.last for s in solve if s.last is not None], num_episodes=num_eval_episodes
+        )
         return pop.results(fitness=last, checkpoints=paths), solve
