@@ -192,9 +192,15 @@ def _key(run: dict[str, Any]) -> tuple[str, str, int]:
     return run["task"], run["side"], run["seed"]
 
 
+def _stopped(run: dict[str, Any]) -> float:
+    """When a run that did not solve stopped: its last evaluation (the cap, or just past it)."""
+    return float(run["curve"][-1][1]) if run.get("curve") else float(run["cap_s"])
+
+
 def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per task: per side the median time and steps to solve over seeds (not solved
-    counts as the cap), solved runs, best fitness; the SB3 / built-in ratio of the medians."""
+    """One row per task: per side the median time and steps to solve over seeds (a run not
+    solved counts as the cap, so a median that includes one is a lower bound), solved runs,
+    best fitness; the SB3 / built-in ratio of the medians (a lower bound likewise)."""
     rows = []
     for task in dict.fromkeys(r["task"] for r in runs):
         row: dict[str, Any] = {"task": task}
@@ -202,27 +208,32 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             mine = [r for r in runs if r["task"] == task and r["side"] == side and "error" not in r]
             if not mine:
                 continue
+            cap = mine[0]["cap_s"]
             solved = [r for r in mine if r["solved"]]
-            times = [r["time_to_solve"] if r["solved"] else float("inf") for r in mine]
+            # the cap is checked at evaluations: a run not solved counts as the time it stopped
+            times = [r["time_to_solve"] if r["solved"] else _stopped(r) for r in mine]
             row[side] = {
                 "trainer": mine[0]["trainer"],
                 "settings": mine[0]["settings"],
                 "runs": len(mine),
                 "solved": len(solved),
-                "median_s": statistics.median(times),
+                "median_s": statistics.median(times) if solved else float("inf"),
+                "lower_bound": 0 < len(solved) < len(mine),
                 "min_s": min(times),
-                "max_s": max(times),
+                "max_s": max(r["time_to_solve"] for r in solved) if solved else float("inf"),
                 "median_steps": statistics.median(
                     [r["steps_to_solve"] if r["solved"] else float("inf") for r in mine]
                 ),
                 "best_fitness": [round(r["best_fitness"], 3) for r in mine],
                 "steps_per_s": statistics.median(r["steps_per_s"] for r in mine),
-                "cap_s": mine[0]["cap_s"],
+                "cap_s": cap,
                 "target": mine[0]["target"],
             }
         b, s = row.get("builtin"), row.get("sb3")
         if b and s and b["median_s"] < float("inf"):
-            row["ratio"] = s["median_s"] / b["median_s"]  # inf: SB3 did not solve by its cap
+            sb3_s = s["median_s"] if s["median_s"] < float("inf") else s["min_s"]
+            row["ratio"] = sb3_s / b["median_s"]
+            row["ratio_lower_bound"] = s["solved"] < s["runs"]
         rows.append(row)
     return rows
 
@@ -230,9 +241,14 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _time(side: dict[str, Any]) -> str:
     if side["median_s"] == float("inf"):
         return f"not solved by {side['cap_s']:.0f} s (best {max(side['best_fitness']):.2f})"
-    spread = f"{side['min_s']:.0f}-{side['max_s']:.0f}" if side["max_s"] < float("inf") else ""
-    spread = f" ({spread})" if spread and side["runs"] > 1 else ""
-    return f"{side['median_s']:.0f} s{spread}, {side['solved']}/{side['runs']} solved"
+    if side["runs"] == 1:
+        return f"{side['median_s']:.0f} s, 1/1 solved"
+    low = ">=" if side["lower_bound"] else ""
+    top = f"{side['max_s']:.0f}" if side["solved"] == side["runs"] else "not solved"
+    return (
+        f"{low}{side['median_s']:.0f} s ({side['min_s']:.0f}-{top}), "
+        f"{side['solved']}/{side['runs']} solved"
+    )
 
 
 def _steps(side: dict[str, Any]) -> str:
@@ -245,7 +261,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         "Median over seeds of the wall-clock until the deterministic policy's evaluation first "
         "reaches the target (evaluation time included); a run not solved by its cap counts as "
-        "the cap. Written by `benchmarks/time_to_solve.py`.",
+        "the cap, so a median or ratio that includes one is a lower bound (>=). Written by "
+        "`benchmarks/time_to_solve.py`.",
         "",
         f"Command: `{meta['command']}`",
         "",
@@ -257,10 +274,9 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         b, s = row.get("builtin"), row.get("sb3")
         target = (b or s or {}).get("target", "")
         ratio = row.get("ratio")
-        ratio_text = "-" if ratio is None else (">" if ratio == float("inf") else "")
+        ratio_text = "-"
         if ratio is not None:
-            cap_ratio = (s["cap_s"] / b["median_s"]) if ratio == float("inf") else ratio
-            ratio_text += f"{cap_ratio:.1f}x"
+            ratio_text = (">=" if row["ratio_lower_bound"] else "") + f"{ratio:.1f}x"
         lines.append(
             f"| {row['task']} | {target} | {_time(b) if b else '-'} | {_steps(b) if b else '-'} | "
             f"{_time(s) if s else '-'} | {_steps(s) if s else '-'} | {ratio_text} | "
