@@ -117,7 +117,12 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     task = get_task(spec["task"])
-    trainer = make_trainer(spec["trainer"], task, device=spec["device"], **spec["hparams"])
+    # time to solve is judged on the deterministic policy on both sides (SB3 and the RL Zoo
+    # evaluate so), whatever the trainer's own default for a search's fitness (PPO: sampled)
+    trainer = make_trainer(
+        spec["trainer"], task, device=spec["device"], eval_policy="deterministic",
+        **spec["hparams"],
+    )  # fmt: skip
     start = time.perf_counter()
     with trainer.start([EnvReward()], [spec["seed"]], planned_steps=spec["max_steps"]) as pop:
         result = train_until_solved(
