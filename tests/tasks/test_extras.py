@@ -108,3 +108,18 @@ success:
         step = env.step(np.zeros((2, 8), dtype=np.float32))
         # the free joint's qpos starts with the torso position: the observation drops x, y
         np.testing.assert_allclose(step.variables["root_qpos"][:, 2:], step.obs[:, 0:5])
+
+
+def test_building_a_fetch_env_prints_nothing() -> None:
+    """gymnasium_robotics prints a notice about Adroit environments to stderr on import; the
+    library logs it instead (a fresh process: the import happens once)."""
+    import subprocess
+
+    code = (
+        "from rewardforge.tasks import get_task\n"
+        "from rewardforge.tasks.vecenv import make_env\n"
+        "make_env(get_task('fetch-reach'), num_envs=1).close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Adroit" not in done.stderr and done.stdout == ""

@@ -6,9 +6,12 @@ id is a ``TaskError`` with a did-you-mean."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
+import io
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +21,8 @@ from gymnasium.vector import AutoresetMode
 from rewardforge.errors import MissingExtraError, TaskError, did_you_mean
 from rewardforge.tasks.native import NATIVE_VECTOR_ENVS
 from rewardforge.tasks.spec import EnvSpec, Task, Wrapper
+
+logger = logging.getLogger(__name__)
 
 #: Modules that optional extras provide, for a clear "install rewardforge[extra]" message.
 EXTRA_OF_MODULE = {"mujoco": "mujoco", "gymnasium_robotics": "robotics", "metaworld": "metaworld"}
@@ -53,6 +58,17 @@ def import_object(path: str) -> Any:
         ) from None
 
 
+def import_quietly(module: str) -> Any:
+    """Import ``module``; what it prints to stderr on import (gymnasium_robotics prints a notice
+    about Adroit environments on every import) goes to the log instead."""
+    printed = io.StringIO()
+    with contextlib.redirect_stderr(printed):
+        imported = importlib.import_module(module)
+    if printed.getvalue().strip():
+        logger.debug("importing %s printed: %s", module, printed.getvalue().strip())
+    return imported
+
+
 def ensure_registered(env_id: str) -> None:
     """Import the package that registers ``env_id`` when it is an optional extra."""
     if env_id in gym.registry:
@@ -62,7 +78,7 @@ def ensure_registered(env_id: str) -> None:
             raise MissingExtraError(module, EXTRA_OF_MODULE[module], f"environment {env_id}")
     for module in ("gymnasium_robotics", "metaworld"):
         try:
-            importlib.import_module(module)
+            import_quietly(module)
         except ModuleNotFoundError:
             continue
         if env_id in gym.registry:
