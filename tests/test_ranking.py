@@ -33,21 +33,6 @@ def test_rank_key_orders_trained_then_fitness_then_success_then_earlier() -> Non
     assert rank_key(0.5, 0.5, extra=(0.3,)) > rank_key(0.5, 0.5, extra=(0.2,))
 
 
-def test_of_two_rewards_that_reach_the_same_fitness_the_sooner_one_is_better() -> None:
-    # measured on fetch-reach: two rewards at 0.9, one stopped at the target after 2,500 steps,
-    # the other reached 0.9 only at its budget of 10,000; the earlier candidate used to win
-    slow = rank_key(0.9, 0.9, candidate_id=42, steps=10_000)
-    fast = rank_key(0.9, 0.9, candidate_id=46, steps=2_500)
-    assert fast > slow
-    assert rank_key(0.95, 0.95, steps=10_000) > fast  # fitness first
-    assert rank_key(0.9, 0.9, candidate_id=1) < slow  # steps unknown ranks below known
-    results = [
-        CandidateResult(42, "", 0.9, 0.9, {}, steps=10_000),
-        CandidateResult(46, "", 0.9, 0.9, {}, steps=2_500),
-    ]
-    assert top_results(results, 1)[0].candidate_id == 46
-
-
 def test_the_store_and_the_designers_agree_on_the_best(tmp_path) -> None:
     store = Workspace(tmp_path).store
     run = store.create_run("mountaincar", "evolve", {})

@@ -3,9 +3,7 @@ way in the search, the store's summaries, the designers' feedback and the report
 
 Higher keys are better: a fully trained candidate before one stopped early by successive
 halving, then fitness, then success rate, then any extra tie-breakers the caller has (training
-success, the task's score), then fewer environment steps (of two rewards that reach the same
-fitness, the one that got there sooner: a candidate that reached the target stops training
-there), then the earlier candidate."""
+success, the task's score), then the earlier candidate."""
 
 from __future__ import annotations
 
@@ -27,7 +25,6 @@ def rank_key(
     fully_trained: bool = True,
     candidate_id: int = 0,
     extra: Iterable[float | None] = (),
-    steps: int | None = None,
 ) -> tuple[Any, ...]:
     """The sort key of one candidate; see the module docstring. Missing values rank last."""
     return (
@@ -35,7 +32,6 @@ def rank_key(
         _value(fitness),
         _value(success_rate),
         *(_value(x) for x in extra),
-        -steps if steps is not None else -math.inf,
         -candidate_id,
     )
 

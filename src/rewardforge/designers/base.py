@@ -37,7 +37,6 @@ class CandidateResult:
     feedback: str = ""
     iteration: int = 0
     fully_trained: bool = True  # False: stopped early by successive halving
-    steps: int | None = None  # environment steps it trained (fewer: it reached the target sooner)
 
     def rank_key(self) -> tuple[Any, ...]:
         """This result's place in "best" (``rewardforge.ranking.rank_key``)."""
@@ -46,7 +45,6 @@ class CandidateResult:
             self.success_rate,
             fully_trained=self.fully_trained,
             candidate_id=self.candidate_id,
-            steps=self.steps,
         )
 
 

@@ -124,7 +124,6 @@ class CandidateRecord:
             self.success_rate,
             fully_trained=self.status == "trained",
             candidate_id=self.id,
-            steps=self.details.training.steps if self.details.training else None,
         )
 
     @classmethod

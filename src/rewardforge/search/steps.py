@@ -395,7 +395,6 @@ class SearchSteps:
                         reflection=training.reflection if training else {},
                         feedback=training.feedback if training else "",
                         iteration=c.iteration, fully_trained=c.status == "trained",
-                        steps=training.steps if training else None,
                     )
                 )  # fmt: skip
         return out
