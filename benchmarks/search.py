@@ -199,8 +199,7 @@ HEADER = (
 COLUMNS = [
     "- best fitness: the best fitness among candidates trained to the full budget (all K in",
     "  `full`, the finalists in `halving`); reached: halving's best >= full training's best.",
-    "- pick: the slot (0..K-1) each run chose as its best; ties go to fewer environment steps, "
-    "then the lower candidate id.",
+    "- pick: the slot (0..K-1) each run chose as its best; ties go to the lower candidate id.",
     "- full's best in finalists: a candidate with the full run's best fitness was among the",
     "  candidates halving trained to the full budget.",
     "- regret: full run's best fitness minus the full run's fitness of halving's pick.",
