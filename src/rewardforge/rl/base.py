@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -331,16 +331,14 @@ class Population(ABC):
     def _policy_payload(self, k: int) -> dict[str, Any]:
         """What ``save_policy`` stores for member ``k``."""
 
+    @abstractmethod
     def act_sampled(self, obs: np.ndarray, gen: torch.Generator) -> np.ndarray:
         """Actions drawn from the policies' distributions for member-major ``obs``, with
-        ``gen`` (hook: a trainer that cannot sample is evaluated deterministically only)."""
-        raise NotImplementedError
+        ``gen``."""
 
-    def sampler(self, seed: int) -> Any:
+    def sampler(self, seed: int) -> Callable[[np.ndarray], np.ndarray]:
         """``act_sampled`` with a random stream of its own for one evaluation (a function of
-        the members' seeds and ``seed``), or None where the trainer cannot sample."""
-        if type(self).act_sampled is Population.act_sampled:
-            return None
+        the members' seeds and ``seed``)."""
         state = np.random.SeedSequence([*self.seeds, seed]).generate_state(2)
         gen = torch.Generator(self.device).manual_seed(int(state[0]) << 32 | int(state[1]))
         return lambda obs: self.act_sampled(obs, gen)
