@@ -20,27 +20,18 @@ from rewardforge.bench.plan import BenchSettings, cell_key
 from rewardforge.errors import RunError, RunNotFoundError
 from rewardforge.runs.records import CandidateRecord, EvaluationRecord, RunRecord
 from rewardforge.runs.store import RunStore
+from rewardforge.search.result import ArmResult
 
 #: Below this, env and sparse are the same and the normalized score is undefined.
 EQUAL = 1e-9
 
 
 @dataclass(frozen=True)
-class Stat:
+class Stat(ArmResult):
     """A reward's final fitness over the seeds, as ``policy`` acts (``other``: the other way)."""
 
-    per_seed: tuple[float, ...]
     policy: str = "deterministic"
     other: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    success_rates: tuple[float, ...] = ()
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.per_seed)
-
-    @property
-    def std(self) -> float:
-        return statistics.pstdev(self.per_seed) if len(self.per_seed) > 1 else 0.0
 
     @classmethod
     def of(cls, record: EvaluationRecord) -> Stat:
@@ -52,7 +43,7 @@ class Stat:
             if name != policy
         }
         rates = tuple(float(r) for r in details.get("success_rates") or ())
-        return cls(tuple(record.per_seed), policy, other, rates)
+        return cls(tuple(record.per_seed), rates, policy=policy, other=other)
 
 
 @dataclass(frozen=True)
