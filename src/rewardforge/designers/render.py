@@ -89,6 +89,11 @@ def bonus_multiple(weight: float) -> float:
     return max(float(weight), MIN_MULTIPLE)
 
 
+def _direction(a: str, b: str) -> str:
+    """The unit vector from ``b`` to ``a``, as code (row-wise)."""
+    return f"({a} - {b}) / (np.linalg.norm({a} - {b}, axis=-1, keepdims=True) + 1e-8)"
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
@@ -180,8 +185,7 @@ class _Writer:
         if self.scalar(o):
             cos = f"np.sign({o} - {e}) * {ahead}"
         else:
-            toward = f"({o} - {e}) / (np.linalg.norm({o} - {e}, axis=-1, keepdims=True) + 1e-8)"
-            cos = f"np.sum({toward} * {ahead}, axis=-1)"
+            cos = f"np.sum({_direction(o, e)} * {ahead}, axis=-1)"
         return f"(0.5 * (1.0 + {cos}))"
 
     def _generic(self, term: Term, n: str) -> str:
@@ -213,8 +217,7 @@ class _Writer:
             if self.scalar(p):
                 along = f"-np.sign({p} - {g}) * {v}"
             else:
-                unit = f"({p} - {g}) / (np.linalg.norm({p} - {g}, axis=-1, keepdims=True) + 1e-8)"
-                along = f"-np.sum({unit} * {v}, axis=-1)"
+                along = f"-np.sum({_direction(p, g)} * {v}, axis=-1)"
             return f"np.clip({along} / {s}, -{_fmt(LINEAR_CAP)}, {_fmt(LINEAR_CAP)})"
         if kind == "effort":
             (a,) = term.args
